@@ -1,0 +1,141 @@
+# Mortar top-level Makefile.
+#
+#   make            build libmortar, the tools and the nginx module into build/
+#   make run        install missing Debian packages, build, start the stack
+#   make stop       stop the stack started by `make run`
+#   make test       unit tests (ASan/UBSan) + integration tests on a test stack
+#   make clean      remove build/ (run/ holds data: `make distclean` removes it)
+#
+# Out-of-tree and packager friendly: CC, CFLAGS, LDFLAGS, DESTDIR and PREFIX
+# are honoured; nothing outside build/ and run/ is written except by
+# `make install` and by scripts/deps.sh (apt).
+
+CC       ?= cc
+BUILD    := build
+BIN      := $(BUILD)/bin
+OBJ      := $(BUILD)/obj
+ASAN_OBJ := $(BUILD)/asan
+PREFIX   ?= /usr/local
+
+# Stack config files: the demo stack and the test stack differ only by these.
+STACK      ?= conf/stack.conf
+TEST_STACK ?= conf/stack-test.conf
+
+PYTEST   ?= /usr/bin/python3 -m pytest
+
+WARN     := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
+            -Wmissing-prototypes -Wformat=2 -Werror
+CSTD     := -std=c11 -D_GNU_SOURCE
+CFLAGS   ?= -O2 -g
+MTR_CFLAGS := $(CSTD) $(WARN) -fPIC -fvisibility=hidden -Ishared/include \
+              $(shell pkg-config --cflags hiredis 2>/dev/null)
+MTR_LIBS := -lldap -llber $(shell pkg-config --libs hiredis 2>/dev/null)
+
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+
+LIB_SRC  := $(wildcard shared/src/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(OBJ)/%.o)
+LIB_ASAN := $(LIB_SRC:%.c=$(ASAN_OBJ)/%.o)
+LIBMORTAR      := $(BUILD)/lib/libmortar.a
+LIBMORTAR_ASAN := $(BUILD)/lib/libmortar-asan.a
+
+TOOLS    := $(BIN)/mortar-conf
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
+
+.PHONY: all deps lib tools modules run stop status test unit integration \
+        clean distclean format format-check bench
+.DELETE_ON_ERROR:
+
+all: lib tools modules
+
+deps:
+	@sh scripts/deps.sh
+
+lib: $(LIBMORTAR)
+
+tools: $(TOOLS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(MTR_CFLAGS) -MMD -MP -c $< -o $@
+
+$(ASAN_OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) -O1 -g $(SAN) $(MTR_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBMORTAR): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBMORTAR_ASAN): $(LIB_ASAN)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/mortar-conf: $(OBJ)/cli/mortar_conf.o $(LIBMORTAR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MTR_LIBS)
+
+# nginx dynamic modules, built out of tree against Debian's nginx-dev.
+modules: $(LIBMORTAR)
+	@sh scripts/build-nginx-modules.sh $(BUILD)
+
+# Unit tests: one cmocka binary per core header.  tests/unit/NAME.flags may
+# list extra core sources (*.c, compiled with the sanitizers) and link flags
+# such as -Wl,--wrap=ldap_search_ext_s for link-time mocks.
+unit_flags = $(shell cat tests/unit/$(1).flags 2>/dev/null)
+unit_srcs  = $(filter %.c,$(call unit_flags,$(1)))
+unit_ld    = $(filter-out %.c,$(call unit_flags,$(1)))
+
+.SECONDEXPANSION:
+$(BUILD)/unit/%: tests/unit/%.c $(LIBMORTAR_ASAN) \
+        $$(patsubst %.c,$(ASAN_OBJ)/%.o,$$(call unit_srcs,$$*)) \
+        $$(wildcard tests/unit/$$*.flags)
+	@mkdir -p $(@D)
+	$(CC) -O1 -g $(SAN) $(MTR_CFLAGS) -Itests/unit -o $@ $< \
+	    $(patsubst %.c,$(ASAN_OBJ)/%.o,$(call unit_srcs,$*)) \
+	    $(LIBMORTAR_ASAN) $(call unit_ld,$*) -lcmocka $(MTR_LIBS)
+
+unit: $(UNIT_BIN)
+	@set -e; fail=0; for t in $(UNIT_BIN); do \
+	    echo "== $$t"; \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	        $$t || fail=1; \
+	done; test $$fail = 0
+
+run: deps all
+	@sh scripts/stack.sh -c $(STACK) start
+
+stop:
+	@sh scripts/stack.sh -c $(STACK) stop
+
+status:
+	@sh scripts/stack.sh -c $(STACK) status
+
+# The pytest session starts the test stack with scripts/stack.sh (the same
+# launcher as `make run`) and stops it when done.
+integration: all
+	MORTAR_STACK=$(TEST_STACK) $(PYTEST) -ra tests/integration
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	-sh scripts/stack.sh -c $(STACK) stop 2>/dev/null
+	-sh scripts/stack.sh -c $(TEST_STACK) stop 2>/dev/null
+	rm -rf run run-test
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
