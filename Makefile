@@ -88,14 +88,15 @@ modules: $(LIBMORTAR)
 unit_flags = $(shell cat tests/unit/$(1).flags 2>/dev/null)
 unit_srcs  = $(filter %.c,$(call unit_flags,$(1)))
 unit_ld    = $(filter-out %.c,$(call unit_flags,$(1)))
+unit_objs  = $(patsubst %.c,$(ASAN_OBJ)/%.o,$(call unit_srcs,$(1)))
 
 .SECONDEXPANSION:
 $(BUILD)/unit/%: tests/unit/%.c $(LIBMORTAR_ASAN) \
-        $$(patsubst %.c,$(ASAN_OBJ)/%.o,$$(call unit_srcs,$$*)) \
+        $$(call unit_objs,$$*) \
         $$(wildcard tests/unit/$$*.flags)
 	@mkdir -p $(@D)
 	$(CC) -O1 -g $(SAN) $(MTR_CFLAGS) -Itests/unit -o $@ $< \
-	    $(patsubst %.c,$(ASAN_OBJ)/%.o,$(call unit_srcs,$*)) \
+	    $(call unit_objs,$*) \
 	    $(LIBMORTAR_ASAN) $(call unit_ld,$*) -lcmocka $(MTR_LIBS)
 
 unit: $(UNIT_BIN)
