@@ -1,0 +1,560 @@
+#!/bin/bash
+# stack.sh -- start, stop and inspect a private Mortar stack on loopback.
+#
+#   scripts/stack.sh [-c conf/stack.conf] start|stop|restart|status
+#
+# One stack is one config file (ports, run dir) and one run dir holding
+# everything it writes: configs rendered from conf/templates/, the LDAP
+# database, the mail, the queue, logs, pid files, secrets.  Nothing outside
+# the run dir is touched, except one system user (mortar-vmail) that owns
+# the mail, and no system-wide service or port is used.
+#
+# start   renders configs, initialises the directory on first run, starts
+#         slapd, Redis, smtp-sink, Postfix, Dovecot and nginx (each one only
+#         if it is not already running; a running one is reloaded), seeds
+#         the demo domain once, and prints every endpoint and login.  Stale
+#         pid files and sockets left by a crash are detected and removed.
+# stop    stops every service of this stack and checks none is left.
+# status  says which services of this stack run.
+#
+# `make run` and the integration tests both use this script.
+set -eu
+set -o pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+conf="$top/conf/stack.conf"
+
+usage() {
+    echo "usage: $0 [-c stack.conf] start|stop|restart|status" >&2
+    exit 2
+}
+
+while getopts c: opt; do
+    case $opt in
+    c) conf=$OPTARG ;;
+    *) usage ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 1 ] || usage
+action=$1
+
+case $conf in /*) ;; *) conf="$PWD/$conf" ;; esac
+
+die() {
+    echo "stack: $*" >&2
+    exit 1
+}
+say() { echo "stack: $*"; }
+
+[ "$(id -u)" = 0 ] || die "the stack must be started as root (Postfix, Dovecot and slapd drop privileges themselves)"
+[ -f "$conf" ] || die "$conf: no such stack config"
+
+build="$top/build"
+mconf="$build/bin/mortar-conf"
+[ -x "$mconf" ] || die "$mconf is missing: run 'make' first"
+
+# The stack config, as shell variables (keys come from our own file).
+eval "$("$mconf" -c "$conf" dump-sh)"
+: "${name:?}" "${run_dir:?}" "${bind:?}" "${domain:?}" "${ldap_suffix:?}"
+
+case $run_dir in /*) run=$run_dir ;; *) run="$top/$run_dir" ;; esac
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+# pid_alive PIDFILE NAME: the pid in PIDFILE runs and its command is NAME.
+# A pid file whose process is gone, or whose pid now belongs to another
+# program (pid reuse after a crash), is stale.
+pid_alive() {
+    local pf=$1 want=$2 pid comm
+    [ -s "$pf" ] || return 1
+    read -r pid <"$pf" || return 1
+    case $pid in '' | *[!0-9]*) return 1 ;; esac
+    [ -d "/proc/$pid" ] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    case $comm in "$want"*) return 0 ;; esac
+    return 1
+}
+
+pid_of() {
+    local pid
+    read -r pid <"$1"
+    echo "$pid"
+}
+
+# wait_port PORT SECONDS WHAT: wait until something accepts on bind:PORT.
+wait_port() {
+    local port=$1 n=$(($2 * 10))
+    while [ $n -gt 0 ]; do
+        if (exec 3<>"/dev/tcp/$bind/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+        n=$((n - 1))
+    done
+    die "$3 did not start listening on $bind:$port; see $run/log/"
+}
+
+# port_free PORT WHAT: refuse to start when another program holds the port.
+port_free() {
+    if (exec 3<>"/dev/tcp/$bind/$1") 2>/dev/null; then
+        die "$2: port $bind:$1 is taken by another program (ss -ltnp 'sport = :$1'); change it in $conf"
+    fi
+}
+
+# stop_pid PIDFILE NAME: SIGTERM, wait up to 15 s, then SIGKILL.
+stop_pid() {
+    local pf=$1 want=$2 pid n=150
+    pid_alive "$pf" "$want" || {
+        rm -f "$pf"
+        return 0
+    }
+    pid=$(pid_of "$pf")
+    kill -TERM "$pid" 2>/dev/null || true
+    while [ $n -gt 0 ] && [ -d "/proc/$pid" ]; do
+        sleep 0.1
+        n=$((n - 1))
+    done
+    if [ -d "/proc/$pid" ]; then
+        say "$want did not stop in 15 s: killing $pid"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.2
+    fi
+    rm -f "$pf"
+}
+
+randpw() {
+    # 20 characters from [A-Za-z0-9]: safe in every config format we write.
+    local pw=""
+    while [ ${#pw} -lt 20 ]; do
+        pw="$pw$(openssl rand -base64 48 | tr -dc 'A-Za-z0-9')"
+    done
+    echo "${pw:0:20}"
+}
+
+# Every unprivileged daemon user must reach the run dir: Postfix and
+# Dovecot drop to their own users, and a checkout under /root is closed to
+# them.  Then the run dir moves to /var/lib/mortar-stacks and run_dir
+# becomes a symlink to it.
+reachable() {
+    local d=$1
+    while [ "$d" != / ]; do
+        if [ -e "$d" ]; then
+            [ "$(stat -c %A "$d" | cut -c10)" = x ] || [ "$(stat -c %A "$d" | cut -c10)" = t ] || return 1
+        fi
+        d=$(dirname "$d")
+    done
+    return 0
+}
+
+prepare_run_dir() {
+    if [ -L "$run" ] || reachable "$(dirname "$run")"; then
+        mkdir -p "$run"
+        return
+    fi
+    local alt
+    alt="/var/lib/mortar-stacks/$name-$(echo "$run" | cksum | cut -d' ' -f1)"
+    mkdir -p "$alt"
+    chmod 755 /var/lib/mortar-stacks "$alt"
+    if [ -d "$run" ] && [ ! -L "$run" ]; then
+        die "$run exists but daemon users cannot reach it; move it to $alt and link it"
+    fi
+    ln -sfn "$alt" "$run"
+    say "$(dirname "$run") is closed to daemon users: run dir is $alt"
+}
+
+vmail_user() {
+    if ! id mortar-vmail >/dev/null 2>&1; then
+        useradd --system --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --user-group mortar-vmail
+    fi
+    vmail_uid=$(id -u mortar-vmail)
+    vmail_gid=$(id -g mortar-vmail)
+}
+
+# Secrets are made once per stack and kept in run/secrets.conf (0600).
+make_secrets() {
+    local f="$run/secrets.conf" tmp
+    [ -s "$f" ] && return 0
+    tmp="$f.tmp$$"
+    umask 077
+    local admin dovecot postfix mortar master
+    admin=$(randpw)
+    dovecot=$(randpw)
+    postfix=$(randpw)
+    mortar=$(randpw)
+    master=$(randpw)
+    {
+        echo "# Secrets of this stack, made once by scripts/stack.sh. Keep private."
+        echo "deployment_id = $(cat /proc/sys/kernel/random/uuid)"
+        echo "ldap_admin_pw = $admin"
+        echo "ldap_admin_pw_hash = $(slapmh "$admin")"
+        echo "dovecot_ldap_pw = $dovecot"
+        echo "dovecot_ldap_pw_hash = $(slapmh "$dovecot")"
+        echo "postfix_ldap_pw = $postfix"
+        echo "postfix_ldap_pw_hash = $(slapmh "$postfix")"
+        echo "mortar_ldap_pw = $mortar"
+        echo "mortar_ldap_pw_hash = $(slapmh "$mortar")"
+        echo "master_pw = $master"
+        echo "master_pw_hash = $(doveadm pw -s SHA512-CRYPT -p "$master" | sed 's/^{SHA512-CRYPT}//')"
+        echo "pw_postmaster = $(randpw)"
+        echo "pw_alice = $(randpw)"
+        echo "pw_bob = $(randpw)"
+    } >"$tmp"
+    umask 022
+    mv "$tmp" "$f"
+}
+
+slapmh() {
+    slappasswd -o module-load=/usr/lib/ldap/pw-sha2.so -h '{SSHA512}' -s "$1"
+}
+
+load_secrets() {
+    eval "$("$mconf" -c "$run/secrets.conf" dump-sh)"
+}
+
+make_tls() {
+    local d="$run/tls"
+    [ -s "$d/cert.pem" ] && [ -s "$d/key.pem" ] && return 0
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -nodes -days 825 -subj "/O=Mortar stack $name/CN=localhost" \
+        -addext "subjectAltName=DNS:localhost,DNS:mx.$domain,DNS:$domain,IP:$bind" \
+        -keyout "$d/key.pem.tmp" -out "$d/cert.pem.tmp" 2>/dev/null \
+        || die "openssl could not make the TLS certificate"
+    chmod 600 "$d/key.pem.tmp"
+    chmod 644 "$d/cert.pem.tmp"
+    mv "$d/key.pem.tmp" "$d/key.pem"
+    mv "$d/cert.pem.tmp" "$d/cert.pem"
+}
+
+# render TEMPLATE OUT [MODE]
+render() {
+    "$mconf" -c "$conf" -c "$run/secrets.conf" \
+        -D top="$top" -D run="$run" -D build="$build" \
+        -D vmail_uid="$vmail_uid" -D vmail_gid="$vmail_gid" \
+        render -m "${3:-0644}" "$top/conf/templates/$1" "$2"
+}
+
+render_all() {
+    local f
+    render slapd/config.ldif "$run/slapd/config.ldif" 0600
+    render slapd/base.ldif "$run/slapd/base.ldif" 0600
+    render slapd/domain.ldif "$run/slapd/domain.ldif" 0600
+    render redis/redis.conf "$run/redis/redis.conf"
+    # Postfix wants its config dir root-owned throughout: the queue lives
+    # beside it, not inside.
+    mkdir -p "$run/postfix/etc"
+    render postfix/main.cf "$run/postfix/etc/main.cf"
+    render postfix/master.cf "$run/postfix/etc/master.cf"
+    for f in "$top"/conf/templates/postfix/ldap-*.cf; do
+        render "postfix/$(basename "$f")" "$run/postfix/etc/$(basename "$f")" 0640
+        chgrp postfix "$run/postfix/etc/$(basename "$f")"
+    done
+    render dovecot/dovecot.conf "$run/dovecot/dovecot.conf"
+    render dovecot/dovecot-ldap.conf.ext "$run/dovecot/dovecot-ldap.conf.ext" 0600
+    printf 'mortar:{SHA512-CRYPT}%s\n' "$master_pw_hash" >"$run/dovecot/master-users.tmp"
+    chmod 640 "$run/dovecot/master-users.tmp"
+    chgrp dovecot "$run/dovecot/master-users.tmp"
+    mv "$run/dovecot/master-users.tmp" "$run/dovecot/master-users"
+    render nginx/nginx.conf "$run/nginx/nginx.conf"
+    render mortar.conf "$run/mortar.conf" 0600
+}
+
+# ---------------------------------------------------------------------------
+# Services
+
+start_slapd() {
+    local pf="$run/slapd/slapd.pid"
+    if pid_alive "$pf" slapd; then
+        say "slapd already running"
+        return
+    fi
+    rm -f "$pf" "$run/slapd/slapd.args"
+    port_free "$ldap_port" slapd
+    # cn=config is rebuilt from the template at every start, so it always
+    # matches this checkout; the data under slapd/data is kept.
+    rm -rf "$run/slapd/slapd.d"
+    mkdir -p "$run/slapd/slapd.d" "$run/slapd/data"
+    slapadd -n0 -F "$run/slapd/slapd.d" -l "$run/slapd/config.ldif" \
+        >"$run/log/slapadd.log" 2>&1 \
+        || die "slapadd of cn=config failed; see $run/log/slapadd.log"
+    if [ ! -e "$run/slapd/data/data.mdb" ]; then
+        slapadd -n1 -F "$run/slapd/slapd.d" -l "$run/slapd/base.ldif" \
+            >>"$run/log/slapadd.log" 2>&1 \
+            || die "slapadd of the base tree failed; see $run/log/slapadd.log"
+    fi
+    chown -R openldap:openldap "$run/slapd"
+    slapd -h "ldap://$bind:$ldap_port/" -F "$run/slapd/slapd.d" \
+        -u openldap -g openldap -l LOCAL4 </dev/null >>"$run/log/slapd.log" 2>&1 \
+        || die "slapd did not start; try: slapd -d 1 -h ldap://$bind:$ldap_port/ -F $run/slapd/slapd.d"
+    wait_port "$ldap_port" 20 slapd
+}
+
+start_redis() {
+    local pf="$run/redis/redis.pid"
+    if pid_alive "$pf" redis-server; then
+        say "redis already running"
+        return
+    fi
+    rm -f "$pf"
+    port_free "$redis_port" redis
+    chown -R redis:redis "$run/redis"
+    touch "$run/log/redis.log"
+    chown redis:redis "$run/log/redis.log"
+    # Run as the redis user: setpriv keeps root out of a network daemon.
+    setpriv --reuid=redis --regid=redis --init-groups \
+        redis-server "$run/redis/redis.conf" </dev/null >>"$run/log/redis.log" 2>&1 \
+        || die "redis-server did not start; see $run/log/redis.log"
+    wait_port "$redis_port" 20 redis
+    local n=100
+    until redis-cli -h "$bind" -p "$redis_port" ping 2>/dev/null | grep -q PONG; do
+        [ $n -gt 0 ] || die "redis does not answer PING; see $run/log/redis.log"
+        sleep 0.1
+        n=$((n - 1))
+    done
+}
+
+start_sink() {
+    local pf="$run/sink/smtp-sink.pid"
+    if pid_alive "$pf" smtp-sink; then
+        say "smtp-sink already running"
+        return
+    fi
+    rm -f "$pf"
+    port_free "$sink_port" smtp-sink
+    mkdir -p "$run/sink/mail"
+    chown postfix "$run/sink/mail"
+    # -d: one file per message under sink/mail, for tests to read.
+    (
+        cd "$run/sink/mail"
+        setsid smtp-sink -u postfix -d "%Y%m%d%H%M%S." \
+            "$bind:$sink_port" 64 </dev/null >>"$run/log/smtp-sink.log" 2>&1 &
+        echo $! >"$pf"
+    )
+    wait_port "$sink_port" 10 smtp-sink
+}
+
+start_postfix() {
+    local cf="$run/postfix/etc"
+    mkdir -p "$run/postfix/spool" "$run/postfix/data"
+    chown postfix:postfix "$run/postfix/data"
+    if postfix -c "$cf" status >/dev/null 2>&1; then
+        postfix -c "$cf" reload >/dev/null 2>&1 || die "postfix reload failed; see $run/log/postfix.log"
+        say "postfix already running: reloaded"
+        return
+    fi
+    port_free "$smtp_port" postfix
+    port_free "$submission_port" postfix
+    # A crash leaves master.pid behind; Postfix locks it, so a stale one
+    # is harmless, but sockets of dead services are cleared here.
+    rm -f "$run/postfix/spool/pid/master.pid"
+    postfix -c "$cf" check >>"$run/log/postfix-check.log" 2>&1 \
+        || die "postfix check failed; see $run/log/postfix-check.log"
+    postfix -c "$cf" start </dev/null >>"$run/log/postfix-check.log" 2>&1 \
+        || die "postfix did not start; see $run/log/postfix.log"
+    wait_port "$smtp_port" 20 postfix
+    wait_port "$submission_port" 20 postfix
+}
+
+start_dovecot() {
+    local c="$run/dovecot/dovecot.conf" pf="$run/dovecot/base/master.pid"
+    mkdir -p "$run/dovecot/base" "$run/dovecot/state" "$run/mail"
+    chown mortar-vmail:mortar-vmail "$run/mail"
+    chmod 750 "$run/mail"
+    doveconf -c "$c" -n >/dev/null 2>"$run/log/doveconf.log" \
+        || die "dovecot config is invalid: $(cat "$run/log/doveconf.log")"
+    if pid_alive "$pf" dovecot; then
+        doveadm -c "$c" reload || die "dovecot reload failed"
+        say "dovecot already running: reloaded"
+        return
+    fi
+    rm -f "$pf" "$run/dovecot/lmtp" "$run/postfix/spool/private/auth"
+    port_free "$imap_port" dovecot
+    port_free "$imaps_port" dovecot
+    port_free "$pop3_port" dovecot
+    # Dovecot keeps stderr open for its log process: never give it ours.
+    dovecot -c "$c" </dev/null >>"$run/log/dovecot.log" 2>&1 || die "dovecot did not start; see $run/log/dovecot.log"
+    wait_port "$imap_port" 20 dovecot
+    wait_port "$imaps_port" 20 dovecot
+    wait_port "$pop3_port" 20 dovecot
+    local n=100
+    until [ -S "$run/dovecot/lmtp" ]; do
+        [ $n -gt 0 ] || die "dovecot made no LMTP socket; see $run/log/dovecot.log"
+        sleep 0.1
+        n=$((n - 1))
+    done
+}
+
+start_nginx() {
+    local c="$run/nginx/nginx.conf" pf="$run/nginx/nginx.pid"
+    mkdir -p "$run/nginx/tmp"
+    chown www-data "$run/nginx/tmp"
+    [ -f "$build/modules/ngx_http_webmail_module.so" ] \
+        || die "$build/modules/ngx_http_webmail_module.so is missing: run 'make'"
+    nginx -t -q -p "$run/nginx" -c "$c" 2>"$run/log/nginx-t.log" \
+        || die "nginx -t failed: $(cat "$run/log/nginx-t.log")"
+    if pid_alive "$pf" nginx; then
+        nginx -p "$run/nginx" -c "$c" -s reload || die "nginx reload failed"
+        say "nginx already running: reloaded"
+        return
+    fi
+    rm -f "$pf"
+    port_free "$http_port" nginx
+    port_free "$https_port" nginx
+    nginx -p "$run/nginx" -c "$c" </dev/null >>"$run/log/nginx-error.log" 2>&1 \
+        || die "nginx did not start; see $run/log/nginx-error.log"
+    wait_port "$http_port" 20 nginx
+}
+
+ldap_admin() {
+    # $1: ldapadd|ldapmodify|ldappasswd|ldapsearch, rest: its arguments.
+    local tool=$1
+    shift
+    "$tool" -x -H "ldap://$bind:$ldap_port" -D "cn=admin,$ldap_suffix" \
+        -y "$run/.admin-pw" "$@"
+}
+
+seed() {
+    local marker="$run/slapd/seeded" u
+    [ -f "$marker" ] && return 0
+    # ldapadd -c: an entry left by an interrupted seed is not an error.
+    ldap_admin ldapadd -c -f "$run/slapd/domain.ldif" >>"$run/log/seed.log" 2>&1 || true
+    for u in postmaster alice bob; do
+        local pwvar="pw_$u"
+        ldap_admin ldappasswd -s "${!pwvar}" \
+            "uid=$u,ou=users,mortarDomainName=$domain,ou=domains,$ldap_suffix" \
+            >>"$run/log/seed.log" 2>&1 || die "could not set the password of $u@$domain; see $run/log/seed.log"
+    done
+    (
+        umask 077
+        {
+            echo "postmaster@$domain $pw_postmaster"
+            echo "alice@$domain $pw_alice"
+            echo "bob@$domain $pw_bob"
+        } >"$run/credentials"
+    )
+    touch "$marker"
+}
+
+# ---------------------------------------------------------------------------
+
+do_start() {
+    prepare_run_dir
+    mkdir -p "$run/log" "$run/tls" "$run/slapd" "$run/postfix" "$run/dovecot" \
+        "$run/redis" "$run/nginx" "$run/sink" "$run/mail"
+    vmail_user
+    make_secrets
+    load_secrets
+    make_tls
+    render_all
+    (
+        umask 077
+        printf '%s' "$ldap_admin_pw" >"$run/.admin-pw"
+    )
+    start_slapd
+    start_redis
+    start_sink
+    start_postfix
+    start_dovecot
+    start_nginx
+    seed
+    cat <<EOF
+
+Mortar stack "$name" is up; run dir $run
+
+  Health (webmail)   http://$bind:$http_port/health
+                     https://$bind:$https_port/health
+  SMTP (MX)          $bind:$smtp_port
+  Submission         $bind:$submission_port   STARTTLS, then AUTH PLAIN/LOGIN
+  IMAP / IMAPS       $bind:$imap_port (STARTTLS) / $bind:$imaps_port (TLS)
+  POP3               $bind:$pop3_port (STLS)
+  LDAP               ldap://$bind:$ldap_port   base $ldap_suffix
+                     admin cn=admin,$ldap_suffix, password in $run/mortar.conf
+  Redis              $bind:$redis_port
+  Outside mail       smtp-sink on $bind:$sink_port, messages in $run/sink/mail
+  TLS certificate    $run/tls/cert.pem (self-signed)
+  Logs               $run/log/
+
+Logins ($run/credentials):
+EOF
+    sed 's/^/  /' "$run/credentials"
+    echo
+    echo "Stop with: make stop   (or $0 -c $conf stop)"
+}
+
+do_stop() {
+    [ -d "$run" ] || {
+        say "nothing to stop: $run does not exist"
+        return
+    }
+    if pid_alive "$run/nginx/nginx.pid" nginx; then
+        nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" -s quit 2>/dev/null || true
+    fi
+    stop_pid "$run/nginx/nginx.pid" nginx
+    stop_pid "$run/dovecot/base/master.pid" dovecot
+    if [ -f "$run/postfix/etc/main.cf" ] && postfix -c "$run/postfix/etc" status >/dev/null 2>&1; then
+        postfix -c "$run/postfix/etc" stop >/dev/null 2>&1 || true
+    fi
+    stop_pid "$run/postfix/spool/pid/master.pid" master
+    stop_pid "$run/sink/smtp-sink.pid" smtp-sink
+    stop_pid "$run/redis/redis.pid" redis-server
+    stop_pid "$run/slapd/slapd.pid" slapd
+    sweep
+    rm -f "$run/dovecot/lmtp" "$run/postfix/spool/private/auth"
+    say "stack \"$name\" stopped"
+}
+
+# Children of a killed master (an orphaned smtpd, a dovecot auth worker)
+# would hold ports and files: find any process still using the run dir.
+sweep() {
+    local real pids p left=""
+    real=$(readlink -f "$run")
+    for p in /proc/[0-9]*; do
+        p=${p#/proc/}
+        [ "$p" = $$ ] && continue
+        if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$real/" \
+            || [ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "$real/postfix/spool" ]; then
+            left="$left $p"
+        fi
+    done
+    [ -z "$left" ] && return 0
+    say "stopping leftover processes:$left"
+    kill -TERM $left 2>/dev/null || true
+    sleep 1
+    for p in $left; do
+        [ -d "/proc/$p" ] && kill -KILL "$p" 2>/dev/null || true
+    done
+}
+
+do_status() {
+    local rc=0
+    st() {
+        if pid_alive "$1" "$2"; then
+            printf '  %-10s running (pid %s)\n' "$3" "$(pid_of "$1")"
+        else
+            printf '  %-10s stopped\n' "$3"
+            rc=3
+        fi
+    }
+    echo "Mortar stack \"$name\" ($run):"
+    st "$run/slapd/slapd.pid" slapd slapd
+    st "$run/redis/redis.pid" redis-server redis
+    st "$run/sink/smtp-sink.pid" smtp-sink smtp-sink
+    st "$run/postfix/spool/pid/master.pid" master postfix
+    st "$run/dovecot/base/master.pid" dovecot dovecot
+    st "$run/nginx/nginx.pid" nginx nginx
+    return $rc
+}
+
+case $action in
+start) do_start ;;
+stop) do_stop ;;
+restart)
+    do_stop
+    do_start
+    ;;
+status) do_status ;;
+*) usage ;;
+esac
