@@ -42,10 +42,17 @@ LIBMORTAR_ASAN := $(BUILD)/lib/libmortar-asan.a
 
 TOOLS    := $(BIN)/mortar-conf
 
+# Fuzz targets (libFuzzer): each runs for FUZZ_SECONDS in `make test`.
+FUZZ_TARGETS :=
+FUZZ_SECONDS ?= 20
+
+# Each module folder may add tools and fuzz targets in its module.mk.
+include $(wildcard */module.mk)
+
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all deps lib tools modules run stop status test unit integration \
+.PHONY: all deps lib tools modules run stop status test unit integration fuzz \
         clean distclean format format-check bench
 .DELETE_ON_ERROR:
 
@@ -120,9 +127,22 @@ status:
 integration: all
 	MORTAR_STACK=$(TEST_STACK) $(PYTEST) -ra tests/integration
 
+fuzz: $(FUZZ_TARGETS)
+	@set -e; for f in $(FUZZ_TARGETS); do \
+	    c=$(BUILD)/fuzz/corpus-$$(basename $$f); mkdir -p $$c; \
+	    seeds=$$(ls -d tests/fuzz/$$(basename $$f) 2>/dev/null || true); \
+	    echo "== $$f ($(FUZZ_SECONDS) s)"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        $$c $$seeds 2>$(BUILD)/fuzz/$$(basename $$f).log \
+	        || { tail -40 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
+	    grep -E 'stat::number_of_executed_units' \
+	        $(BUILD)/fuzz/$$(basename $$f).log; \
+	done
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
 
 format:

@@ -63,6 +63,14 @@ case $run_dir in /*) run=$run_dir ;; *) run="$top/$run_dir" ;; esac
 # ---------------------------------------------------------------------------
 # Helpers
 
+# running PID: the process exists and is not a zombie (a killed daemon whose
+# parent does not reap it stays in /proc as a zombie, holding nothing).
+running() {
+    local st
+    st=$(cut -d')' -f2 "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2) || return 1
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
 # pid_alive PIDFILE NAME: the pid in PIDFILE runs and its command is NAME.
 # A pid file whose process is gone, or whose pid now belongs to another
 # program (pid reuse after a crash), is stale.
@@ -71,7 +79,7 @@ pid_alive() {
     [ -s "$pf" ] || return 1
     read -r pid <"$pf" || return 1
     case $pid in '' | *[!0-9]*) return 1 ;; esac
-    [ -d "/proc/$pid" ] || return 1
+    running "$pid" || return 1
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
     case $comm in "$want"*) return 0 ;; esac
     return 1
@@ -112,11 +120,11 @@ stop_pid() {
     }
     pid=$(pid_of "$pf")
     kill -TERM "$pid" 2>/dev/null || true
-    while [ $n -gt 0 ] && [ -d "/proc/$pid" ]; do
+    while [ $n -gt 0 ] && running "$pid"; do
         sleep 0.1
         n=$((n - 1))
     done
-    if [ -d "/proc/$pid" ]; then
+    if running "$pid"; then
         say "$want did not stop in 15 s: killing $pid"
         kill -KILL "$pid" 2>/dev/null || true
         sleep 0.2
@@ -401,6 +409,13 @@ start_nginx() {
         return
     fi
     rm -f "$pf"
+    # Workers outlive a killed master and keep the ports: end them first.
+    local p
+    for p in $(stack_pids); do
+        case $(cat "/proc/$p/comm" 2>/dev/null) in
+        nginx*) kill -KILL "$p" 2>/dev/null || true ;;
+        esac
+    done
     port_free "$http_port" nginx
     port_free "$https_port" nginx
     nginx -p "$run/nginx" -c "$c" </dev/null >>"$run/log/nginx-error.log" 2>&1 \
@@ -442,6 +457,12 @@ seed() {
 
 do_start() {
     prepare_run_dir
+    # After a crash, orphans of dead masters may still hold ports and files.
+    if [ -e "$run/slapd" ] && ! pid_alive "$run/nginx/nginx.pid" nginx \
+        && ! pid_alive "$run/dovecot/base/master.pid" dovecot \
+        && ! pid_alive "$run/slapd/slapd.pid" slapd; then
+        sweep
+    fi
     mkdir -p "$run/log" "$run/tls" "$run/slapd" "$run/postfix" "$run/dovecot" \
         "$run/redis" "$run/nginx" "$run/sink" "$run/mail"
     vmail_user
@@ -506,25 +527,40 @@ do_stop() {
     say "stack \"$name\" stopped"
 }
 
-# Children of a killed master (an orphaned smtpd, a dovecot auth worker)
-# would hold ports and files: find any process still using the run dir.
-sweep() {
-    local real pids p left=""
+# Children of a killed master (an orphaned nginx worker, smtpd or dovecot
+# auth process) would hold ports and files: find every live process whose
+# command line names the run dir or that has a file under it open.
+stack_pids() {
+    local real p f
     real=$(readlink -f "$run")
     for p in /proc/[0-9]*; do
         p=${p#/proc/}
         [ "$p" = $$ ] && continue
-        if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$real/" \
-            || [ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "$real/postfix/spool" ]; then
-            left="$left $p"
+        running "$p" || continue
+        if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$real/"; then
+            echo "$p"
+            continue
         fi
+        for f in /proc/"$p"/fd/*; do
+            case $(readlink "$f" 2>/dev/null) in
+            "$real"/*)
+                echo "$p"
+                break
+                ;;
+            esac
+        done
     done
-    [ -z "$left" ] && return 0
-    say "stopping leftover processes:$left"
+}
+
+sweep() {
+    local left p
+    left=$(stack_pids | tr '\n' ' ')
+    [ -z "${left// /}" ] && return 0
+    say "stopping leftover processes: $left"
     kill -TERM $left 2>/dev/null || true
     sleep 1
     for p in $left; do
-        [ -d "/proc/$p" ] && kill -KILL "$p" 2>/dev/null || true
+        running "$p" && kill -KILL "$p" 2>/dev/null || true
     done
 }
 
