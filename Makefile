@@ -55,6 +55,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 .PHONY: all deps lib tools modules run stop status test unit integration fuzz \
         clean distclean format format-check bench
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: lib tools modules
 

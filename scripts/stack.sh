@@ -71,24 +71,25 @@ running() {
     [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
-# pid_alive PIDFILE NAME: the pid in PIDFILE runs and its command is NAME.
-# A pid file whose process is gone, or whose pid now belongs to another
-# program (pid reuse after a crash), is stale.
+# pid_alive PIDFILE NAME: the pid in PIDFILE runs and its command is NAME;
+# the pid is left in $alive_pid (a daemon may remove its pid file while we
+# look, so callers use that, not the file).  A pid file whose process is
+# gone, or whose pid now belongs to another program (pid reuse after a
+# crash), is stale.
+alive_pid=
 pid_alive() {
-    local pf=$1 want=$2 pid comm
-    [ -s "$pf" ] || return 1
-    read -r pid <"$pf" || return 1
+    local pf=$1 want=$2 pid="" comm
+    alive_pid=
+    { read -r pid <"$pf"; } 2>/dev/null || return 1
     case $pid in '' | *[!0-9]*) return 1 ;; esac
     running "$pid" || return 1
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    case $comm in "$want"*) return 0 ;; esac
+    case $comm in "$want"*)
+        alive_pid=$pid
+        return 0
+        ;;
+    esac
     return 1
-}
-
-pid_of() {
-    local pid
-    read -r pid <"$1"
-    echo "$pid"
 }
 
 # wait_port PORT SECONDS WHAT: wait until something accepts on bind:PORT.
@@ -118,7 +119,7 @@ stop_pid() {
         rm -f "$pf"
         return 0
     }
-    pid=$(pid_of "$pf")
+    pid=$alive_pid
     kill -TERM "$pid" 2>/dev/null || true
     while [ $n -gt 0 ] && running "$pid"; do
         sleep 0.1
@@ -568,7 +569,7 @@ do_status() {
     local rc=0
     st() {
         if pid_alive "$1" "$2"; then
-            printf '  %-10s running (pid %s)\n' "$3" "$(pid_of "$1")"
+            printf '  %-10s running (pid %s)\n' "$3" "$alive_pid"
         else
             printf '  %-10s stopped\n' "$3"
             rc=3

@@ -5,7 +5,7 @@
  * daemon's glue calls mtr_log() once with the level it chooses.  nginx and
  * Dovecot modules use their host's logger instead.  Messages go to syslog
  * (facility LOG_MAIL, like Postfix), to stderr, or appended to a file.
- * No unit test yet: see the note on top of shared/src/mtr_log.c.
+ * Covered by tests/unit/test_mtr_log.c.
  *
  * Levels (CONVENTIONS.md): ERR = we failed; WARN = degraded or
  * misconfigured; NOTICE = a policy decision; INFO = normal events;

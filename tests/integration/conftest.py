@@ -86,8 +86,12 @@ class Stack:
         return int(self.cfg[name + "_port"])
 
     def launcher(self, action, check=True):
-        return subprocess.run([STACK_SH, "-c", self.conf, action], check=check,
-                              capture_output=True, text=True, timeout=180)
+        r = subprocess.run([STACK_SH, "-c", self.conf, action],
+                           capture_output=True, text=True, timeout=180)
+        if check and r.returncode != 0:
+            raise AssertionError("stack.sh %s exited %d:\n%s\n%s"
+                                 % (action, r.returncode, r.stdout, r.stderr))
+        return r
 
     def load(self):
         self.secrets = conf_values(os.path.join(self.run, "secrets.conf"))
