@@ -169,9 +169,11 @@ typedef struct {
  *   "not a Mortar license: ..."        no BEGIN line (or a quoted one)
  *   "license text too large: ..."      more than LIC_ARMOR_MAX bytes
  *   "bad base64: ..."                  alphabet, padding, blank line
- *   "truncated license: ..."           no END line, empty body, short blob
+ *   "truncated license: ..."           no END line (or a damaged one),
+ *                                      empty body, short blob
  *   "bad magic: ..."                   blob is not "MTRL"
- *   "license format version N: made for a newer Mortar ..." (N > 1)
+ *   "license format version N: made for a newer Mortar ..." (N > 1;
+ *                                      N = 0 is refused as never written)
  *   "malformed license: ..."           trailing bytes after the signature
  *   "signature does not verify: ..."   tampered, or another vendor key
  *   "unknown field 'NAME': ..."        a non-x-* name this build lacks

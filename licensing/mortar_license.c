@@ -319,8 +319,11 @@ cmd_keygen(int argc, char **argv)
         die("%s: path too long", prefix);
     }
     /* Check both first, so a refusal leaves nothing half-made behind. */
-    if (access(keypath, F_OK) == 0 || access(pubpath, F_OK) == 0) {
-        die("%s.key or .pub exists, refusing to overwrite", prefix);
+    if (access(keypath, F_OK) == 0) {
+        die("%s: exists, refusing to overwrite it", keypath);
+    }
+    if (access(pubpath, F_OK) == 0) {
+        die("%s: exists, refusing to overwrite it", pubpath);
     }
 
     if (lic_keygen(priv, pub, &err) != MTR_OK) {
@@ -528,16 +531,25 @@ json_string(const char *s)
     putchar('"');
 }
 
+/* Where the public key that verified the license came from. */
+typedef struct {
+    const char *path;
+    int         compiled; /* built in, not --pubkey */
+    int         dev;      /* the development key of `make` */
+} anchor_t;
+
 static void
-show_json(const lic_t *lic, const char *keyhex, const char *anchor,
+show_json(const lic_t *lic, const char *keyhex, const anchor_t *anchor,
           lic_state_e state, int days, const char *status)
 {
     char   t[LIC_TIME_MAX];
     size_t i;
     int    m, first = 1;
 
-    printf("{\"verified\":true,\"trust_anchor\":");
-    json_string(anchor);
+    printf("{\"verified\":true,\"trust_anchor\":{\"path\":");
+    json_string(anchor->path);
+    printf(",\"compiled_in\":%s,\"development\":%s}",
+           anchor->compiled ? "true" : "false", anchor->dev ? "true" : "false");
     printf(",\"public_key\":\"%s\",\"id\":", keyhex);
     json_string(lic->id);
     printf(",\"customer\":");
@@ -578,7 +590,7 @@ show_json(const lic_t *lic, const char *keyhex, const char *anchor,
 }
 
 static void
-show_text(const lic_t *lic, const char *keyhex, const char *anchor,
+show_text(const lic_t *lic, const char *keyhex, const anchor_t *anchor,
           lic_state_e state, int days, const char *status)
 {
     char   t[LIC_TIME_MAX], mods[LIC_MODULES_TEXT_MAX];
@@ -603,7 +615,9 @@ show_text(const lic_t *lic, const char *keyhex, const char *anchor,
         printf("%s: %s (informational)\n", lic->extra[i].name,
                lic->extra[i].value);
     }
-    printf("signature:   valid (Ed25519 key %s, %s)\n", keyhex, anchor);
+    printf("signature:   valid (Ed25519 key %s, %s%strust anchor %s)\n", keyhex,
+           anchor->compiled ? "compiled-in " : "",
+           anchor->dev ? "development " : "", anchor->path);
     printf("state:       %s, %d day%s left\n", lic_state_name(state), days,
            days == 1 ? "" : "s");
     printf("status:      %s\n", status);
@@ -614,7 +628,8 @@ cmd_show(int argc, char **argv)
 {
     static char text[LIC_ARMOR_MAX + 1];
     uint8_t     pub[LIC_PUBKEY_LEN];
-    char        keyhex[2 * LIC_PUBKEY_LEN + 1], anchor[PATH_BYTES + 64];
+    char        keyhex[2 * LIC_PUBKEY_LEN + 1];
+    anchor_t    anchor;
     char        status[LIC_STATUS_MAX];
     const char *pubfile = NULL, *file = NULL, *v;
     lic_t       lic;
@@ -642,11 +657,14 @@ cmd_show(int argc, char **argv)
 
     if (pubfile != NULL) {
         load_public(pubfile, pub);
-        snprintf(anchor, sizeof(anchor), "trust anchor %s", pubfile);
+        anchor.path = pubfile;
+        anchor.compiled = 0;
+        anchor.dev = 0;
     } else {
         memcpy(pub, lic_trust_pubkey, LIC_PUBKEY_LEN);
-        snprintf(anchor, sizeof(anchor), "compiled-in %strust anchor %s",
-                 LIC_TRUST_IS_DEV ? "development " : "", LIC_TRUST_ORIGIN);
+        anchor.path = LIC_TRUST_ORIGIN;
+        anchor.compiled = 1;
+        anchor.dev = LIC_TRUST_IS_DEV;
     }
     hex(pub, sizeof(pub), keyhex);
 
@@ -666,9 +684,9 @@ cmd_show(int argc, char **argv)
         snprintf(status, sizeof(status), "%s", lic_state_name(state));
     }
     if (json) {
-        show_json(&lic, keyhex, anchor, state, days, status);
+        show_json(&lic, keyhex, &anchor, state, days, status);
     } else {
-        show_text(&lic, keyhex, anchor, state, days, status);
+        show_text(&lic, keyhex, &anchor, state, days, status);
     }
     if (fflush(stdout) != 0) {
         die("%s", "stdout: write failed");

@@ -6,9 +6,7 @@
  * reading, so threads log concurrently; open and close take it for writing.
  * Each line is built in a stack buffer and written with one write(2), which
  * is what keeps lines from libmilter's many threads whole.
-
- * one file (no line torn or interleaved), stderr, syslog, a forged newline
- * (masked) and an oversized message (cut with "...").
+ * Covered by tests/unit/test_mtr_log.c.
  */
 #include <errno.h>
 #include <fcntl.h>
