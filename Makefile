@@ -115,13 +115,13 @@ unit: $(UNIT_BIN)
 	done; test $$fail = 0
 
 run: deps all
-	@sh scripts/stack.sh -c $(STACK) start
+	@bash scripts/stack.sh -c $(STACK) start
 
 stop:
-	@sh scripts/stack.sh -c $(STACK) stop
+	@bash scripts/stack.sh -c $(STACK) stop
 
 status:
-	@sh scripts/stack.sh -c $(STACK) status
+	@bash scripts/stack.sh -c $(STACK) status
 
 # The pytest session starts the test stack with scripts/stack.sh (the same
 # launcher as `make run`) and stops it when done.
@@ -156,8 +156,8 @@ clean:
 	rm -rf $(BUILD)
 
 distclean: clean
-	-sh scripts/stack.sh -c $(STACK) stop 2>/dev/null
-	-sh scripts/stack.sh -c $(TEST_STACK) stop 2>/dev/null
+	-bash scripts/stack.sh -c $(STACK) stop 2>/dev/null
+	-bash scripts/stack.sh -c $(TEST_STACK) stop 2>/dev/null
 	rm -rf run run-test
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) $(ASAN_OBJ) -name '*.d' -type f 2>/dev/null)

@@ -443,6 +443,7 @@ seed() {
             "uid=$u,ou=users,mortarDomainName=$domain,ou=domains,$ldap_suffix" \
             >>"$run/log/seed.log" 2>&1 || die "could not set the password of $u@$domain; see $run/log/seed.log"
     done
+    demo_license
     (
         umask 077
         {
@@ -452,6 +453,29 @@ seed() {
         } >"$run/credentials"
     )
     touch "$marker"
+}
+
+# The demo license: signed with the development key of this build (a
+# packaged build has no private key, and then no demo license is made).
+demo_license() {
+    local tool="$build/bin/mortar-license" key="$build/license/dev.key" lic
+    [ -x "$tool" ] && [ -f "$key" ] || return 0
+    lic=$("$tool" issue --key "$key" --id "DEMO-$name" \
+        --customer "Mortar demo stack $name" --deployment "$deployment_id" \
+        --seats 50 --not-before "$(date -u +%Y-%m-%d)" \
+        --not-after "$(date -u -d '+1 year' +%Y-%m-%d)" --grace-days 30 \
+        --plan Enterprise --support Priority \
+        --modules webmail,dav,admin,milter,policy,quota,archive,sms) \
+        || die "could not issue the demo license"
+    printf '%s\n' "$lic" >"$run/demo-license.txt"
+    # LDIF: a multi-line value goes base64-encoded.
+    ldap_admin ldapmodify >>"$run/log/seed.log" 2>&1 <<EOF2 \
+        || die "could not install the demo license; see $run/log/seed.log"
+dn: $ldap_suffix
+changetype: modify
+replace: mortarLicenseKey
+mortarLicenseKey:: $(printf '%s' "$lic" | base64 -w0)
+EOF2
 }
 
 # ---------------------------------------------------------------------------
