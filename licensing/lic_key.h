@@ -52,13 +52,13 @@
  *     modules     comma list (no blanks) of webmail, dav, admin, milter,
  *                 policy, quota, archive, sms; no duplicates; may be empty
  *
- * UNKNOWN FIELDS.  A name starting with "x-" (then [a-z0-9_-]{1,62}, value
- * 0..256 bytes with the customer rules minus the length floor) is
- * informational: it is kept in lic_t.extra for display and ignored by every
- * enforcement rule.  Any other name this build does not know is rejected,
- * naming it: an older build must never silently ignore a restriction it
- * does not understand.  A format version other than 1 is rejected ("made
- * for a newer Mortar").
+ * UNKNOWN FIELDS.  A name starting with "x-" (then [a-z0-9_-]{1,62}; value
+ * 0..256 bytes of UTF-8 under the customer rules for characters, blanks
+ * at the ends allowed) is informational: it is kept in lic_t.extra for
+ * display and ignored by every enforcement rule.  Any other name this
+ * build does not know is rejected, naming it: an older build must never
+ * silently ignore a restriction it does not understand.  A format version
+ * other than 1 is rejected ("made for a newer Mortar").
  *
  * TRUST.  lic_parse() checks the framing (magic, version, lengths), then
  * verifies the signature, and only then reads a single field; the payload
