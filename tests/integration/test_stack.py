@@ -61,7 +61,10 @@ def processes_using(run):
 @pytest.fixture(scope="module")
 def third_stack(tmp_path_factory):
     conf = tmp_path_factory.mktemp("stack") / "stack-restart.conf"
-    base = open(os.path.join(TOP, "conf", "stack-test.conf")).read()
+    base_conf = os.environ.get("MORTAR_STACK", os.path.join(TOP, "conf", "stack-test.conf"))
+    if not os.path.isabs(base_conf):
+        base_conf = os.path.join(TOP, base_conf)
+    base = open(base_conf).read()
     lines = []
     for line in base.splitlines():
         k, sep, v = line.partition(" = ")
