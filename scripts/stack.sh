@@ -59,6 +59,10 @@ eval "$("$mconf" -c "$conf" dump-sh)"
 : "${name:?}" "${run_dir:?}" "${bind:?}" "${domain:?}" "${ldap_suffix:?}"
 
 case $run_dir in /*) run=$run_dir ;; *) run="$top/$run_dir" ;; esac
+# templates_dir (optional): another template tree, to try config changes on
+# a private stack without touching the one every other stack uses.
+templates=${templates_dir:-$top/conf/templates}
+case $templates in /*) ;; *) templates="$top/$templates" ;; esac
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -243,7 +247,7 @@ render() {
     "$mconf" -c "$conf" -c "$run/secrets.conf" \
         -D top="$top" -D run="$run" -D build="$build" \
         -D vmail_uid="$vmail_uid" -D vmail_gid="$vmail_gid" \
-        render -m "${3:-0644}" "$top/conf/templates/$1" "$2"
+        render -m "${3:-0644}" "$templates/$1" "$2"
 }
 
 render_all() {
@@ -257,7 +261,7 @@ render_all() {
     mkdir -p "$run/postfix/etc"
     render postfix/main.cf "$run/postfix/etc/main.cf"
     render postfix/master.cf "$run/postfix/etc/master.cf"
-    for f in "$top"/conf/templates/postfix/ldap-*.cf; do
+    for f in "$templates"/postfix/ldap-*.cf; do
         render "postfix/$(basename "$f")" "$run/postfix/etc/$(basename "$f")" 0640
         chgrp postfix "$run/postfix/etc/$(basename "$f")"
     done
