@@ -114,7 +114,9 @@ unit: $(UNIT_BIN)
 	        $$t || fail=1; \
 	done; test $$fail = 0
 
-run: deps all
+# deps first, then the build: never in parallel, even under make -j.
+run: deps
+	@$(MAKE) --no-print-directory all
 	@bash scripts/stack.sh -c $(STACK) start
 
 stop:
@@ -155,9 +157,11 @@ format-check:
 clean:
 	rm -rf $(BUILD)
 
-distclean: clean
-	-bash scripts/stack.sh -c $(STACK) stop 2>/dev/null
-	-bash scripts/stack.sh -c $(TEST_STACK) stop 2>/dev/null
+# Stop the stacks while the launcher still has its tools, then clean.
+distclean:
+	-bash scripts/stack.sh -c $(STACK) stop
+	-bash scripts/stack.sh -c $(TEST_STACK) stop
+	$(MAKE) --no-print-directory clean
 	rm -rf run run-test
 
 -include $(shell find $(OBJ) $(ASAN_OBJ) -name '*.d' -type f 2>/dev/null)

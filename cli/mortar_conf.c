@@ -15,8 +15,9 @@
  *
  *      get     prints the value of key; exit 1 when it is not set.
  *      render  replaces every {{key}} in the template in and writes the
- *              result to out atomically (a temporary file renamed over
- *              out) with the given octal mode, 0644 by default.  A missing
+ *              result to out atomically (a temporary file made with
+ *              mkstemp, renamed over out) with the given octal mode, 0644
+ *              by default.  A missing
  *              key is an error naming the template line, and out is left
  *              untouched.
  *      dump-sh prints `key='value'` lines, with dots and dashes in keys
@@ -126,12 +127,16 @@ render(const mtr_config_t *cfg, int argc, char **argv)
     }
     free(in);
 
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp%ld", argv[i + 1], (long) getpid())
-        >= (int) sizeof(tmp))
-    {
+    /*
+     * A fresh, unpredictable name made with O_EXCL (mkstemp): the output
+     * directory may be writable by a daemon user, and root must never
+     * follow a link planted there.
+     */
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", argv[i + 1])
+        >= (int) sizeof(tmp)) {
         die("render: output path too long");
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t) mode);
+    fd = mkstemp(tmp);
     if (fd == -1 || fchmod(fd, (mode_t) mode) == -1) {
         mtr_err_set(&err, "%s: %s", tmp, strerror(errno));
         die(err.msg);

@@ -44,13 +44,14 @@
  *     seats       1..1000000, decimal, no leading zero
  *     not_before  RFC 3339 UTC, exactly YYYY-MM-DDTHH:MM:SSZ, years
  *     not_after     1970..9999; not_before < not_after.  The key is in
- *     issued        force for not_before <= t < not_after
+ *                   force for not_before <= t < not_after
  *     grace_days  0..365, decimal, no leading zero
  *     plan        Startup | Cruise | Endurance | Endeavor | Enterprise |
  *                 Mission Critical
  *     support     Assurance | Privilege | Priority
  *     modules     comma list (no blanks) of webmail, dav, admin, milter,
  *                 policy, quota, archive, sms; no duplicates; may be empty
+ *     issued      RFC 3339 UTC, as not_before
  *
  * UNKNOWN FIELDS.  A name starting with "x-" (then [a-z0-9_-]{1,62}; value
  * 0..256 bytes of UTF-8 under the customer rules for characters, blanks

@@ -45,6 +45,9 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
     $SUDO chmod 755 /usr/sbin/policy-rc.d
     created_policy=1
+    # Never leave it behind, even when apt fails: it would block every
+    # later service start on this machine.
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 
 # Postfix must not write a system main.cf for us; slapd's default database
@@ -61,5 +64,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     $missing
 
-[ "$created_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
 exit 0

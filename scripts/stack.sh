@@ -20,6 +20,7 @@
 # `make run` and the integration tests both use this script.
 set -eu
 set -o pipefail
+umask 022
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 conf="$top/conf/stack.conf"
@@ -187,40 +188,41 @@ vmail_user() {
 }
 
 # Secrets are made once per stack and kept in run/secrets.conf (0600).
+# Hashes are computed from files in a private directory, never from command
+# lines, which any local user can read in /proc.
 make_secrets() {
-    local f="$run/secrets.conf" tmp
+    local f="$run/secrets.conf" tmp priv v
     [ -s "$f" ] && return 0
-    tmp="$f.tmp$$"
-    umask 077
-    local admin dovecot postfix mortar master
-    admin=$(randpw)
-    dovecot=$(randpw)
-    postfix=$(randpw)
-    mortar=$(randpw)
-    master=$(randpw)
-    {
+    priv=$(mktemp -d "$run/.secrets.XXXXXX")
+    tmp="$priv/secrets.conf"
+    (
+        umask 077
+        exec >"$tmp"
         echo "# Secrets of this stack, made once by scripts/stack.sh. Keep private."
         echo "deployment_id = $(cat /proc/sys/kernel/random/uuid)"
-        echo "ldap_admin_pw = $admin"
-        echo "ldap_admin_pw_hash = $(slapmh "$admin")"
-        echo "dovecot_ldap_pw = $dovecot"
-        echo "dovecot_ldap_pw_hash = $(slapmh "$dovecot")"
-        echo "postfix_ldap_pw = $postfix"
-        echo "postfix_ldap_pw_hash = $(slapmh "$postfix")"
-        echo "mortar_ldap_pw = $mortar"
-        echo "mortar_ldap_pw_hash = $(slapmh "$mortar")"
-        echo "master_pw = $master"
-        echo "master_pw_hash = $(doveadm pw -s SHA512-CRYPT -p "$master" | sed 's/^{SHA512-CRYPT}//')"
-        echo "pw_postmaster = $(randpw)"
-        echo "pw_alice = $(randpw)"
-        echo "pw_bob = $(randpw)"
-    } >"$tmp"
-    umask 022
+        for v in ldap_admin dovecot_ldap postfix_ldap mortar_ldap; do
+            pw=$(randpw)
+            printf '%s' "$pw" >"$priv/pw"
+            hash=$(slappasswd -o module-load=/usr/lib/ldap/pw-sha2.so \
+                -h '{SSHA512}' -T "$priv/pw") && [ -n "$hash" ] \
+                || die "slappasswd could not hash a password"
+            echo "${v}_pw = $pw"
+            echo "${v}_pw_hash = $hash"
+        done
+        pw=$(randpw)
+        hash=$(printf '%s\n' "$pw" | openssl passwd -6 -stdin) && [ -n "$hash" ] \
+            || die "openssl could not hash the master password"
+        echo "master_pw = $pw"
+        echo "master_pw_hash = $hash"
+        for v in postmaster alice bob; do
+            echo "pw_$v = $(randpw)"
+        done
+    ) || {
+        rm -rf "$priv"
+        die "could not make $f"
+    }
     mv "$tmp" "$f"
-}
-
-slapmh() {
-    slappasswd -o module-load=/usr/lib/ldap/pw-sha2.so -h '{SSHA512}' -s "$1"
+    rm -rf "$priv"
 }
 
 load_secrets() {
@@ -267,7 +269,10 @@ render_all() {
     done
     render dovecot/dovecot.conf "$run/dovecot/dovecot.conf"
     render dovecot/dovecot-ldap.conf.ext "$run/dovecot/dovecot-ldap.conf.ext" 0600
-    printf 'mortar:{SHA512-CRYPT}%s\n' "$master_pw_hash" >"$run/dovecot/master-users.tmp"
+    (
+        umask 077
+        printf 'mortar:{SHA512-CRYPT}%s\n' "$master_pw_hash" >"$run/dovecot/master-users.tmp"
+    )
     chmod 640 "$run/dovecot/master-users.tmp"
     chgrp dovecot "$run/dovecot/master-users.tmp"
     mv "$run/dovecot/master-users.tmp" "$run/dovecot/master-users"
@@ -279,12 +284,12 @@ render_all() {
 # Services
 
 start_slapd() {
-    local pf="$run/slapd/slapd.pid"
+    local pf="$run/slapd/run/slapd.pid"
     if pid_alive "$pf" slapd; then
         say "slapd already running"
         return
     fi
-    rm -f "$pf" "$run/slapd/slapd.args"
+    rm -f "$pf" "$run/slapd/run/slapd.args"
     port_free "$ldap_port" slapd
     # cn=config is rebuilt from the template at every start, so it always
     # matches this checkout; the data under slapd/data is kept.
@@ -298,7 +303,12 @@ start_slapd() {
             >>"$run/log/slapadd.log" 2>&1 \
             || die "slapadd of the base tree failed; see $run/log/slapadd.log"
     fi
-    chown -R openldap:openldap "$run/slapd"
+    # Only what slapd writes belongs to openldap: the rendered LDIF files and
+    # the directory holding slapd.d stay root's, so the daemon user cannot
+    # plant a link that root would later follow.
+    mkdir -p "$run/slapd/run"
+    chown -R openldap:openldap "$run/slapd/slapd.d" "$run/slapd/data" \
+        "$run/slapd/run"
     slapd -h "ldap://$bind:$ldap_port/" -F "$run/slapd/slapd.d" \
         -u openldap -g openldap -l LOCAL4 </dev/null >>"$run/log/slapd.log" 2>&1 \
         || die "slapd did not start; try: slapd -d 1 -h ldap://$bind:$ldap_port/ -F $run/slapd/slapd.d"
@@ -306,14 +316,15 @@ start_slapd() {
 }
 
 start_redis() {
-    local pf="$run/redis/redis.pid"
+    local pf="$run/redis/data/redis.pid"
     if pid_alive "$pf" redis-server; then
         say "redis already running"
         return
     fi
     rm -f "$pf"
     port_free "$redis_port" redis
-    chown -R redis:redis "$run/redis"
+    mkdir -p "$run/redis/data"
+    chown -R redis:redis "$run/redis/data"
     touch "$run/log/redis.log"
     chown redis:redis "$run/log/redis.log"
     # Run as the redis user: setpriv keeps root out of a network daemon.
@@ -443,10 +454,18 @@ seed() {
     ldap_admin ldapadd -c -f "$run/slapd/domain.ldif" >>"$run/log/seed.log" 2>&1 || true
     for u in postmaster alice bob; do
         local pwvar="pw_$u"
-        ldap_admin ldappasswd -s "${!pwvar}" \
+        (
+            umask 077
+            printf '%s' "${!pwvar}" >"$run/.newpw"
+        )
+        ldap_admin ldappasswd -T "$run/.newpw" \
             "uid=$u,ou=users,mortarDomainName=$domain,ou=domains,$ldap_suffix" \
-            >>"$run/log/seed.log" 2>&1 || die "could not set the password of $u@$domain; see $run/log/seed.log"
+            >>"$run/log/seed.log" 2>&1 || {
+            rm -f "$run/.newpw"
+            die "could not set the password of $u@$domain; see $run/log/seed.log"
+        }
     done
+    rm -f "$run/.newpw"
     demo_license
     (
         umask 077
@@ -489,11 +508,17 @@ do_start() {
     # After a crash, orphans of dead masters may still hold ports and files.
     if [ -e "$run/slapd" ] && ! pid_alive "$run/nginx/nginx.pid" nginx \
         && ! pid_alive "$run/dovecot/base/master.pid" dovecot \
-        && ! pid_alive "$run/slapd/slapd.pid" slapd; then
+        && ! pid_alive "$run/slapd/run/slapd.pid" slapd; then
         sweep
     fi
     mkdir -p "$run/log" "$run/tls" "$run/slapd" "$run/postfix" "$run/dovecot" \
         "$run/redis" "$run/nginx" "$run/sink" "$run/mail"
+    # Directories root renders into stay root's (older run dirs had them
+    # owned by the daemon users).
+    chown root:root "$run" "$run/log" "$run/slapd" "$run/redis" "$run/dovecot" \
+        "$run/nginx" "$run/sink"
+    chmod 755 "$run" "$run/log" "$run/slapd" "$run/redis" "$run/dovecot" \
+        "$run/nginx" "$run/sink"
     vmail_user
     make_secrets
     load_secrets
@@ -549,8 +574,8 @@ do_stop() {
     fi
     stop_pid "$run/postfix/spool/pid/master.pid" master
     stop_pid "$run/sink/smtp-sink.pid" smtp-sink
-    stop_pid "$run/redis/redis.pid" redis-server
-    stop_pid "$run/slapd/slapd.pid" slapd
+    stop_pid "$run/redis/data/redis.pid" redis-server
+    stop_pid "$run/slapd/run/slapd.pid" slapd
     sweep
     rm -f "$run/dovecot/lmtp" "$run/postfix/spool/private/auth"
     say "stack \"$name\" stopped"
@@ -604,8 +629,8 @@ do_status() {
         fi
     }
     echo "Mortar stack \"$name\" ($run):"
-    st "$run/slapd/slapd.pid" slapd slapd
-    st "$run/redis/redis.pid" redis-server redis
+    st "$run/slapd/run/slapd.pid" slapd slapd
+    st "$run/redis/data/redis.pid" redis-server redis
     st "$run/sink/smtp-sink.pid" smtp-sink smtp-sink
     st "$run/postfix/spool/pid/master.pid" master postfix
     st "$run/dovecot/base/master.pid" dovecot dovecot

@@ -6,8 +6,11 @@
  * thread at a time (nginx: a thread-pool task; milter: one per thread).  It
  * connects lazily on its first operation and, when an operation fails
  * because the server went away (LDAP_SERVER_DOWN, LDAP_CONNECT_ERROR,
- * LDAP_UNAVAILABLE), drops the handle, reconnects, rebinds and retries the
- * operation exactly once.
+ * LDAP_UNAVAILABLE), drops the handle.  Searches and password sets are
+ * then retried exactly once on a fresh connection; add, modify and delete
+ * are not, because the server may have applied them before the connection
+ * broke (an add resent would come back as "already exists"): the caller
+ * gets the error and the next call reconnects.
  *
  * The escaping functions are pure and safe from any thread: every value
  * spliced into a filter or a DN must go through them.
@@ -24,6 +27,7 @@
 
 /* Used when mtr_ldap_opts_t.timeout_ms is 0. */
 #define MTR_LDAP_TIMEOUT_DEFAULT 5000
+#define MTR_LDAP_TIMEOUT_MAX     3600000 /* keeps seconds math in an int */
 
 /* Search scopes (same values as LDAP_SCOPE_*). */
 #define MTR_LDAP_SCOPE_BASE 0

@@ -60,9 +60,9 @@ typedef struct {
 
 static int         mtr_ldap_connect(mtr_ldap_t *l, mtr_err_t *err);
 static void        mtr_ldap_drop(mtr_ldap_t *l);
-static int         mtr_ldap_run(mtr_ldap_t *l, const char *what, const char *dn,
-                                const char *filter, mtr_ldap_op_pt op, void *ctx,
-                                mtr_err_t *err);
+static int         mtr_ldap_run(mtr_ldap_t *l, int idempotent, const char *what,
+                                const char *dn, const char *filter, mtr_ldap_op_pt op,
+                                void *ctx, mtr_err_t *err);
 static void        mtr_ldap_diag(LDAP *ld, char *buf, size_t size);
 static const char *mtr_ldap_quote(char *buf, size_t size, const char *s);
 static int         mtr_ldap_convert(LDAP *ld, LDAPMessage *msg,
@@ -91,9 +91,9 @@ mtr_ldap_create(mtr_ldap_t **lp, const mtr_ldap_opts_t *opts, mtr_err_t *err)
         return mtr_err_set(err, "ldap: no server uri");
     }
 
-    if (opts->timeout_ms < 0) {
-        return mtr_err_set(err, "ldap: negative timeout %d ms",
-                           opts->timeout_ms);
+    if (opts->timeout_ms < 0 || opts->timeout_ms > MTR_LDAP_TIMEOUT_MAX) {
+        return mtr_err_set(err, "ldap: timeout %d ms out of range 0..%d",
+                           opts->timeout_ms, MTR_LDAP_TIMEOUT_MAX);
     }
 
     l = calloc(1, sizeof(*l));
@@ -205,7 +205,7 @@ mtr_ldap_search(mtr_ldap_t *l, const char *base, int scope, const char *filter,
     ctx.tv.tv_sec = l->timeout_ms / 1000;
     ctx.tv.tv_usec = (l->timeout_ms % 1000) * 1000;
 
-    rc = mtr_ldap_run(l, "search base", base, ctx.filter, mtr_ldap_search_op,
+    rc = mtr_ldap_run(l, 1, "search base", base, ctx.filter, mtr_ldap_search_op,
                       &ctx, err);
 
     if (rc != MTR_OK) {
@@ -294,7 +294,7 @@ mtr_ldap_add(mtr_ldap_t *l, const char *dn, const mtr_ldap_mod_t *mods,
         return MTR_ERROR;
     }
 
-    rc = mtr_ldap_run(l, "add", dn, NULL, mtr_ldap_add_op, &ctx, err);
+    rc = mtr_ldap_run(l, 0, "add", dn, NULL, mtr_ldap_add_op, &ctx, err);
 
     free(ctx.mods);
 
@@ -320,7 +320,7 @@ mtr_ldap_modify(mtr_ldap_t *l, const char *dn, const mtr_ldap_mod_t *mods,
         return MTR_ERROR;
     }
 
-    rc = mtr_ldap_run(l, "modify", dn, NULL, mtr_ldap_modify_op, &ctx, err);
+    rc = mtr_ldap_run(l, 0, "modify", dn, NULL, mtr_ldap_modify_op, &ctx, err);
 
     free(ctx.mods);
 
@@ -336,8 +336,8 @@ mtr_ldap_delete(mtr_ldap_t *l, const char *dn, mtr_err_t *err)
     }
 
     /* The op only needs the DN; it travels as the context. */
-    return mtr_ldap_run(l, "delete", dn, NULL, mtr_ldap_delete_op, (void *) dn,
-                        err);
+    return mtr_ldap_run(l, 0, "delete", dn, NULL, mtr_ldap_delete_op,
+                        (void *) dn, err);
 }
 
 int
@@ -354,7 +354,7 @@ mtr_ldap_passwd(mtr_ldap_t *l, const char *dn, const char *new_pw,
     ctx.dn = dn;
     ctx.new_pw = new_pw;
 
-    return mtr_ldap_run(l, "password modify", dn, NULL, mtr_ldap_passwd_op,
+    return mtr_ldap_run(l, 1, "password modify", dn, NULL, mtr_ldap_passwd_op,
                         &ctx, err);
 }
 
@@ -468,12 +468,15 @@ mtr_ldap_gone(int rc)
 }
 
 /*
- * Run op on a bound handle, connecting first if needed; retry once on a
- * fresh connection if the server went away.  Returns MTR_OK, or MTR_ERROR
- * with err set; l->last_rc holds the LDAP code either way.
+ * Run op on a bound handle, connecting first if needed.  If the server went
+ * away, the handle is dropped; an idempotent op (search, password set) is
+ * retried once on a fresh connection.  A write that may have been applied
+ * before the connection broke (add, modify, delete) is never resent: the
+ * caller sees the error, and the next call reconnects (as mtr_redis does).
+ * Returns MTR_OK, or MTR_ERROR with err set; l->last_rc holds the LDAP code.
  */
 static int
-mtr_ldap_run(mtr_ldap_t *l, const char *what, const char *dn,
+mtr_ldap_run(mtr_ldap_t *l, int idempotent, const char *what, const char *dn,
              const char *filter, mtr_ldap_op_pt op, void *ctx, mtr_err_t *err)
 {
     int  attempt, rc = LDAP_OTHER;
@@ -504,6 +507,10 @@ mtr_ldap_run(mtr_ldap_t *l, const char *what, const char *dn,
 
         /* Whatever happens next, this handle is dead: never reuse it. */
         mtr_ldap_drop(l);
+
+        if (!idempotent) {
+            break;
+        }
     }
 
     mtr_ldap_quote(qdn, sizeof(qdn), dn);

@@ -113,7 +113,7 @@ class Stack:
 
     def ldap(self, tool, *args, ldif=None, check=True):
         cmd = [tool, "-x", "-H", "ldap://%s:%d" % (self.host, self.port("ldap")),
-               "-D", "cn=admin," + self.suffix, "-w", self.secrets["ldap_admin_pw"]]
+               "-D", "cn=admin," + self.suffix, "-y", os.path.join(self.run, ".admin-pw")]
         r = subprocess.run(cmd + list(args), input=ldif, capture_output=True,
                            text=True, timeout=30)
         if check and r.returncode != 0:

@@ -743,12 +743,19 @@ test_reconnect_retry_once(void **state)
         assert_int_equal(mtr_ldap_last_result(l), LDAP_SUCCESS);
     }
 
-    print_message("retry: works for modify too\n");
+    print_message("retry: a write is never resent, the next call reconnects\n");
     {
         static const char *const v[] = { "2G", NULL };
         mtr_ldap_mod_t           mod = { MTR_LDAP_MOD_REPLACE, "mailQuota", v };
 
+        /* The server may have applied it before the connection broke. */
         will_return(__wrap_ldap_modify_ext_s, LDAP_SERVER_DOWN);
+        assert_int_equal(
+            mtr_ldap_modify(l, "uid=bob,dc=example,dc=org", &mod, 1, &err),
+            MTR_ERROR);
+        assert_int_equal(mock.modifies, 1);
+        assert_int_equal(mtr_ldap_last_result(l), LDAP_SERVER_DOWN);
+
         will_return(__wrap_ldap_sasl_bind_s, LDAP_SUCCESS);
         will_return(__wrap_ldap_modify_ext_s, LDAP_SUCCESS);
         assert_int_equal(
