@@ -16,7 +16,7 @@ dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-ldap dovecot-dev
 slapd ldap-utils
 redis-server redis-tools
 libhiredis-dev libldap-dev libssl-dev libmilter-dev libcmocka-dev
-libjansson-dev
+libjansson-dev libcsv-dev
 python3-pytest
 procps psmisc iproute2
 "
