@@ -71,7 +71,10 @@ def third_stack(tmp_path_factory):
         if sep and k.endswith("_port"):
             line = "%s = %d" % (k, int(v) + 10000)
         elif sep and k == "run_dir":
-            line = "run_dir = " + os.path.join(TOP, "build", "stack-restart-test")
+            # Beside the base stack's run dir: two suites on two base
+            # stacks never share one.
+            base_run = v if os.path.isabs(v) else os.path.join(TOP, v)
+            line = "run_dir = " + base_run.rstrip("/") + "-restart"
         elif sep and k == "name":
             line = "name = restart"
         lines.append(line)
