@@ -18,6 +18,7 @@ redis-server redis-tools
 libhiredis-dev libldap-dev libssl-dev libmilter-dev libcmocka-dev
 libjansson-dev libcsv-dev
 python3-pytest
+clamav-daemon spamassassin spamd spamc miltertest clamav-milter spamass-milter
 procps psmisc iproute2
 "
 

@@ -10,7 +10,8 @@
 # the mail, and no system-wide service or port is used.
 #
 # start   renders configs, initialises the directory on first run, starts
-#         slapd, Redis, smtp-sink, Postfix, Dovecot and nginx (each one only
+#         slapd, Redis, smtp-sink, clamd, spamd, mortar-milter, Postfix,
+#         Dovecot and nginx (each one only
 #         if it is not already running; a running one is reloaded), seeds
 #         the demo domain once, and prints every endpoint and login.  Stale
 #         pid files and sockets left by a crash are detected and removed.
@@ -58,6 +59,18 @@ mconf="$build/bin/mortar-conf"
 # The stack config, as shell variables (keys come from our own file).
 eval "$("$mconf" -c "$conf" dump-sh)"
 : "${name:?}" "${run_dir:?}" "${bind:?}" "${domain:?}" "${ldap_suffix:?}"
+# clamd_port and spamd_port came with the content filter: a stack file
+# written before them gets ports derived from smtp_port (2525 gives 3311
+# and 7831, as in stack.conf), passed to the templates with -D.
+milter_defs=()
+if [ -z "${clamd_port:-}" ]; then
+    clamd_port=$((${smtp_port:?} + 786))
+    milter_defs+=(-D "clamd_port=$clamd_port")
+fi
+if [ -z "${spamd_port:-}" ]; then
+    spamd_port=$((${smtp_port:?} + 5306))
+    milter_defs+=(-D "spamd_port=$spamd_port")
+fi
 
 case $run_dir in /*) run=$run_dir ;; *) run="$top/$run_dir" ;; esac
 # templates_dir (optional): another template tree, to try config changes on
@@ -187,6 +200,15 @@ vmail_user() {
     vmail_gid=$(id -g mortar-vmail)
 }
 
+# mortar-policy drops from root to its own system user once its socket is
+# bound (Postfix reaches the socket through the postfix group).
+policy_user() {
+    if ! id mortar-policy >/dev/null 2>&1; then
+        useradd --system --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --user-group mortar-policy
+    fi
+}
+
 # Secrets are made once per stack and kept in run/secrets.conf (0600).
 # Hashes are computed from files in a private directory, never from command
 # lines, which any local user can read in /proc.
@@ -249,7 +271,7 @@ render() {
     "$mconf" -c "$conf" -c "$run/secrets.conf" \
         -D top="$top" -D run="$run" -D build="$build" \
         -D vmail_uid="$vmail_uid" -D vmail_gid="$vmail_gid" \
-        render -m "${3:-0644}" "$templates/$1" "$2"
+        "${milter_defs[@]}" render -m "${3:-0644}" "$templates/$1" "$2"
 }
 
 render_all() {
@@ -278,6 +300,8 @@ render_all() {
     mv "$run/dovecot/master-users.tmp" "$run/dovecot/master-users"
     render nginx/nginx.conf "$run/nginx/nginx.conf"
     render mortar.conf "$run/mortar.conf" 0600
+    render_milter
+    render mortar-policy.conf "$run/policy/mortar-policy.conf" 0600
 }
 
 # ---------------------------------------------------------------------------
@@ -340,6 +364,36 @@ start_redis() {
     done
 }
 
+# mortar-policy: its config stays in root's policy/, its socket and pid
+# file go to policy/run, which only it and Postfix's group may enter.
+start_policy() {
+    local d="$run/policy/run" bin="$build/bin/mortar-policy"
+    local pf="$run/policy/run/mortar-policy.pid" sock="$run/policy/run/policy.sock"
+    [ -x "$bin" ] || die "$bin is missing: run 'make'"
+    "$bin" -t -c "$run/policy/mortar-policy.conf" >/dev/null 2>"$run/log/mortar-policy-t.log" \
+        || die "mortar-policy config is invalid: $(cat "$run/log/mortar-policy-t.log")"
+    if pid_alive "$pf" mortar-policy; then
+        # SIGHUP flushes its directory caches; a new config needs a restart.
+        kill -HUP "$alive_pid" 2>/dev/null || true
+        say "mortar-policy already running"
+        return
+    fi
+    mkdir -p "$d"
+    chown mortar-policy:postfix "$d"
+    chmod 0750 "$d"
+    rm -f "$pf" "$sock"
+    # It detaches once its socket is bound; the exit status says whether
+    # it started.
+    "$bin" -c "$run/policy/mortar-policy.conf" </dev/null >>"$run/log/mortar-policy.log" 2>&1 \
+        || die "mortar-policy did not start; see $run/log/mortar-policy.log"
+    local n=100
+    until [ -S "$sock" ] && pid_alive "$pf" mortar-policy; do
+        [ $n -gt 0 ] || die "mortar-policy made no socket; see $run/log/mortar-policy.log"
+        sleep 0.1
+        n=$((n - 1))
+    done
+}
+
 start_sink() {
     local pf="$run/sink/smtp-sink.pid"
     if pid_alive "$pf" smtp-sink; then
@@ -382,11 +436,29 @@ start_postfix() {
     wait_port "$submission_port" 20 postfix
 }
 
+# Dovecot loads mail plugins from one directory (mail_plugin_dir in
+# dovecot.conf): run/dovecot/modules holds links to Debian's plugins and a
+# copy of Mortar's (a copy, so that a rebuild or `make clean` never pulls
+# a .so from under a running process; mv makes the swap atomic).
+dovecot_modules() {
+    local m="$run/dovecot/modules" f
+    local ours="$build/modules/lib20_mortar_quota_plugin.so"
+    [ -f "$ours" ] || die "$ours is missing: run 'make'"
+    mkdir -p "$m"
+    for f in /usr/lib/dovecot/modules/*.so; do
+        ln -sfn "$f" "$m/$(basename "$f")"
+    done
+    cp "$ours" "$m/.$(basename "$ours").tmp"
+    chmod 0644 "$m/.$(basename "$ours").tmp"
+    mv -f "$m/.$(basename "$ours").tmp" "$m/$(basename "$ours")"
+}
+
 start_dovecot() {
     local c="$run/dovecot/dovecot.conf" pf="$run/dovecot/base/master.pid"
     mkdir -p "$run/dovecot/base" "$run/dovecot/state" "$run/mail"
     chown mortar-vmail:mortar-vmail "$run/mail"
     chmod 750 "$run/mail"
+    dovecot_modules
     doveconf -c "$c" -n >/dev/null 2>"$run/log/doveconf.log" \
         || die "dovecot config is invalid: $(cat "$run/log/doveconf.log")"
     if pid_alive "$pf" dovecot; then
@@ -437,6 +509,130 @@ start_nginx() {
     nginx -p "$run/nginx" -c "$c" </dev/null >>"$run/log/nginx-error.log" 2>&1 \
         || die "nginx did not start; see $run/log/nginx-error.log"
     wait_port "$http_port" 20 nginx
+}
+
+# ---------------------------------------------------------------------------
+# Content filter: clamd, spamd and mortar-milter, which Postfix calls
+# through smtpd_milters/non_smtpd_milters (main.cf).
+
+milter_user() {
+    if ! id mortar-milter >/dev/null 2>&1; then
+        useradd --system --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --user-group mortar-milter
+    fi
+}
+
+render_milter() {
+    mkdir -p "$run/clamav" "$run/spamd" "$run/milter"
+    render clamd.conf "$run/clamav/clamd.conf"
+    render spamd/local.cf "$run/spamd/local.cf"
+    # spamd reads its plugin lists (*.pre) from the site config dir, which
+    # is ours: take Debian's.
+    cp /etc/spamassassin/*.pre "$run/spamd/"
+    # Rendered into root's milter-etc, not into milter/ (owned by the
+    # milter user, who could swap the file for a link that chgrp follows).
+    mkdir -p "$run/milter-etc"
+    chmod 755 "$run/milter-etc"
+    render mortar-milter.conf "$run/milter-etc/mortar-milter.conf" 0640
+    chgrp mortar-milter "$run/milter-etc/mortar-milter.conf"
+}
+
+# The test signature database: the EICAR test string, built here from two
+# halves so that no file of the checkout holds it, as a .ndb body
+# signature (any file type, any offset): it matches the string inline in
+# a message, in a decoded attachment and inside an archive.  freshclam is
+# never run; the stack stays offline.
+make_clamav_db() {
+    local db="$run/clamav/db/mortar-test.ndb" a b hex
+    [ -s "$db" ] && return 0
+    mkdir -p "$run/clamav/db"
+    a='X5O!P%@AP[4\PZX54(P^)7CC)7}$'
+    b='EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+    hex=$(printf '%s%s' "$a" "$b" | od -An -v -tx1 | tr -d ' \n')
+    printf 'Eicar-Test-Signature:0:*:%s\n' "$hex" >"$db.tmp"
+    mv "$db.tmp" "$db"
+}
+
+start_clamd() {
+    local pf="$run/clamav/clamd.pid"
+    if pid_alive "$pf" clamd; then
+        say "clamd already running"
+        return
+    fi
+    rm -f "$pf"
+    port_free "$clamd_port" clamd
+    make_clamav_db
+    mkdir -p "$run/clamav/tmp"
+    chown clamav:clamav "$run/clamav/tmp"
+    touch "$run/log/clamd.log"
+    chown clamav:clamav "$run/log/clamd.log"
+    (
+        setsid setpriv --reuid=clamav --regid=clamav --init-groups \
+            clamd -c "$run/clamav/clamd.conf" </dev/null >>"$run/log/clamd.out" 2>&1 &
+        echo $! >"$pf"
+    )
+    wait_port "$clamd_port" 60 clamd
+}
+
+start_spamd() {
+    local pf="$run/spamd/spamd.pid"
+    if pid_alive "$pf" spamd; then
+        say "spamd already running"
+        return
+    fi
+    rm -f "$pf"
+    port_free "$spamd_port" spamd
+    mkdir -p "$run/spamd/home"
+    chown debian-spamd:debian-spamd "$run/spamd/home"
+    touch "$run/log/spamd.log"
+    chown debian-spamd:debian-spamd "$run/log/spamd.log"
+    # -L: local tests only (offline); rules from Debian's package, our
+    # settings from run/spamd.  spamd writes its pid file as root, then
+    # its children drop to debian-spamd.
+    spamd -d -L -x --pidfile="$pf" --listen="$bind:$spamd_port" \
+        --allowed-ips="$bind" --siteconfigpath="$run/spamd" \
+        --helper-home-dir="$run/spamd/home" -u debian-spamd -g debian-spamd \
+        --max-children=8 --min-children=4 --syslog="$run/log/spamd.log" \
+        </dev/null >>"$run/log/spamd.out" 2>&1 \
+        || die "spamd did not start; see $run/log/spamd.log"
+    wait_port "$spamd_port" 90 spamd
+}
+
+start_milter() {
+    local pf="$run/milter/mortar-milter.pid" n=100
+    local bin="$build/bin/mortar-milter" c="$run/milter-etc/mortar-milter.conf"
+    [ -x "$bin" ] || die "$bin is missing: run 'make'"
+    # The socket dir: the milter creates its socket there, Postfix (group
+    # postfix, setgid dir) connects to it; nobody else gets in.
+    mkdir -p "$run/milter/spool"
+    chown mortar-milter:postfix "$run/milter"
+    chmod 2750 "$run/milter"
+    chown mortar-milter:mortar-milter "$run/milter/spool"
+    chmod 700 "$run/milter/spool"
+    touch "$run/log/mortar-milter.log"
+    chown mortar-milter:mortar-milter "$run/log/mortar-milter.log"
+    setpriv --reuid=mortar-milter --regid=mortar-milter --init-groups \
+        "$bin" -t -c "$c" >"$run/log/mortar-milter-t.log" 2>&1 \
+        || die "mortar-milter config is invalid: $(cat "$run/log/mortar-milter-t.log")"
+    if pid_alive "$pf" mortar-milter; then
+        say "mortar-milter already running"
+        return
+    fi
+    # A socket left by a crash would pass for the new one.
+    rm -f "$pf" "$run/milter/milter.sock"
+    (
+        setsid setpriv --reuid=mortar-milter --regid=mortar-milter --init-groups \
+            "$bin" -c "$c" </dev/null >>"$run/log/mortar-milter.out" 2>&1 &
+        echo $! >"$pf"
+    )
+    # The pid is setsid's until it has exec'd the milter: check that the
+    # process lives, not yet its name.
+    until [ -S "$run/milter/milter.sock" ]; do
+        [ $n -gt 0 ] && running "$(cat "$pf")" \
+            || die "mortar-milter did not start; see $run/log/mortar-milter.out"
+        sleep 0.1
+        n=$((n - 1))
+    done
 }
 
 ldap_admin() {
@@ -512,14 +708,16 @@ do_start() {
         sweep
     fi
     mkdir -p "$run/log" "$run/tls" "$run/slapd" "$run/postfix" "$run/dovecot" \
-        "$run/redis" "$run/nginx" "$run/sink" "$run/mail"
+        "$run/redis" "$run/nginx" "$run/sink" "$run/mail" "$run/policy"
     # Directories root renders into stay root's (older run dirs had them
     # owned by the daemon users).
     chown root:root "$run" "$run/log" "$run/slapd" "$run/redis" "$run/dovecot" \
-        "$run/nginx" "$run/sink"
+        "$run/nginx" "$run/sink" "$run/policy"
     chmod 755 "$run" "$run/log" "$run/slapd" "$run/redis" "$run/dovecot" \
-        "$run/nginx" "$run/sink"
+        "$run/nginx" "$run/sink" "$run/policy"
     vmail_user
+    milter_user
+    policy_user
     make_secrets
     load_secrets
     make_tls
@@ -530,7 +728,11 @@ do_start() {
     )
     start_slapd
     start_redis
+    start_policy
     start_sink
+    start_clamd
+    start_spamd
+    start_milter
     start_postfix
     start_dovecot
     start_nginx
@@ -548,7 +750,10 @@ Mortar stack "$name" is up; run dir $run
   LDAP               ldap://$bind:$ldap_port   base $ldap_suffix
                      admin cn=admin,$ldap_suffix, password in $run/mortar.conf
   Redis              $bind:$redis_port
+  Policy service     unix:$run/policy/run/policy.sock (mortar-policy)
   Outside mail       smtp-sink on $bind:$sink_port, messages in $run/sink/mail
+  Content filter     mortar-milter unix:$run/milter/milter.sock
+                     clamd $bind:$clamd_port, spamd $bind:$spamd_port
   TLS certificate    $run/tls/cert.pem (self-signed)
   Logs               $run/log/
 
@@ -573,11 +778,17 @@ do_stop() {
         postfix -c "$run/postfix/etc" stop >/dev/null 2>&1 || true
     fi
     stop_pid "$run/postfix/spool/pid/master.pid" master
+    stop_pid "$run/policy/run/mortar-policy.pid" mortar-policy
     stop_pid "$run/sink/smtp-sink.pid" smtp-sink
+    stop_pid "$run/milter/mortar-milter.pid" mortar-milter
+    stop_pid "$run/spamd/spamd.pid" spamd
+    stop_pid "$run/clamav/clamd.pid" clamd
     stop_pid "$run/redis/data/redis.pid" redis-server
     stop_pid "$run/slapd/run/slapd.pid" slapd
     sweep
-    rm -f "$run/dovecot/lmtp" "$run/postfix/spool/private/auth"
+    rm -f "$run/milter/milter.sock"
+    rm -f "$run/dovecot/lmtp" "$run/postfix/spool/private/auth" \
+        "$run/policy/run/policy.sock"
     say "stack \"$name\" stopped"
 }
 
@@ -631,7 +842,11 @@ do_status() {
     echo "Mortar stack \"$name\" ($run):"
     st "$run/slapd/run/slapd.pid" slapd slapd
     st "$run/redis/data/redis.pid" redis-server redis
+    st "$run/policy/run/mortar-policy.pid" mortar-policy policy
     st "$run/sink/smtp-sink.pid" smtp-sink smtp-sink
+    st "$run/clamav/clamd.pid" clamd clamd
+    st "$run/spamd/spamd.pid" spamd spamd
+    st "$run/milter/mortar-milter.pid" mortar-milter milter
     st "$run/postfix/spool/pid/master.pid" master postfix
     st "$run/dovecot/base/master.pid" dovecot dovecot
     st "$run/nginx/nginx.pid" nginx nginx

@@ -217,6 +217,7 @@ def stack():
     s = Stack(conf)
     r = s.launcher("start", check=False)
     if r.returncode != 0:
+        s.launcher("stop", check=False)  # nothing half-started left behind
         pytest.fail("stack did not start:\n%s\n%s" % (r.stdout, r.stderr))
     s.load()
     yield s
