@@ -148,6 +148,19 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
 
+# Benchmarks print figures side by side with their anchors; they are not
+# tests.  They run against the demo stack ($(STACK)), started if needed.
+bench: all
+	@bash scripts/stack.sh -c $(STACK) start >/dev/null
+	@echo "== seat reservation and import (bench/bench_import.py)"
+	/usr/bin/python3 bench/bench_import.py -c $$(build/bin/mortar-conf -c $(STACK) get run_dir)/mortar.conf
+	@echo "== policy service (bench/bench_policy.sh)"
+	bash bench/bench_policy.sh -c $(STACK)
+	@echo "== LMTP with the quota backend (bench/bench_lmtp_quota.py)"
+	/usr/bin/python3 bench/bench_lmtp_quota.py -c $$(build/bin/mortar-conf -c $(STACK) get run_dir)/mortar.conf
+	@echo "== content milter (bench/bench_milter.sh)"
+	bash bench/bench_milter.sh -c $(STACK)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
