@@ -3114,9 +3114,13 @@ admin_user_get(admin_ctx_t *ctx, const char *mail_in, mtr_ldap_result_t **res_r,
     return admin_user_read(ctx, mail_in, mail, dn, res_r, err);
 }
 
-admin_status_e
-admin_user_list(admin_ctx_t *ctx, const char *domain_in,
-                mtr_ldap_result_t **res_r, mtr_err_t *err)
+/*
+ * The entries of objectClass oc under ou=<ou> of one domain, or of every
+ * domain when domain_in is NULL, sorted by mail: users and groups alike.
+ */
+static admin_status_e
+admin_list_in(admin_ctx_t *ctx, const char *domain_in, const char *ou,
+              const char *filter, mtr_ldap_result_t **res_r, mtr_err_t *err)
 {
     char               domain[ADMIN_DOMAIN_MAX + 1], base[ADMIN_DN_MAX];
     mtr_ldap_result_t *dom = NULL;
@@ -3134,7 +3138,7 @@ admin_user_list(admin_ctx_t *ctx, const char *domain_in,
         if (st != ADMIN_OK) {
             return st;
         }
-        if (admin_ou_dn(ctx->base, "users", domain, base, sizeof(base), err)
+        if (admin_ou_dn(ctx->base, ou, domain, base, sizeof(base), err)
             != MTR_OK) {
             return ADMIN_INVALID;
         }
@@ -3143,15 +3147,14 @@ admin_user_list(admin_ctx_t *ctx, const char *domain_in,
         return ADMIN_INVALID;
     }
 
-    rc = mtr_ldap_search(ctx->ldap, base, scope, "(objectClass=mortarUser)",
-                         NULL, 0, res_r, err);
+    rc = mtr_ldap_search(ctx->ldap, base, scope, filter, NULL, 0, res_r, err);
     if (rc == MTR_DECLINED) {
         *res_r = calloc(1, sizeof(mtr_ldap_result_t));
         if (*res_r == NULL) {
             mtr_err_set(err, "out of memory");
             return ADMIN_FAILED;
         }
-        return ADMIN_OK; /* a domain without ou=users has no users */
+        return ADMIN_OK; /* a domain without the ou has none */
     }
     if (rc != MTR_OK) {
         return admin_ldap_failed(ctx);
@@ -3159,6 +3162,14 @@ admin_user_list(admin_ctx_t *ctx, const char *domain_in,
     qsort((*res_r)->entries, (*res_r)->nentries, sizeof(mtr_ldap_entry_t),
           admin_cmp_mail);
     return ADMIN_OK;
+}
+
+admin_status_e
+admin_user_list(admin_ctx_t *ctx, const char *domain_in,
+                mtr_ldap_result_t **res_r, mtr_err_t *err)
+{
+    return admin_list_in(ctx, domain_in, "users", "(objectClass=mortarUser)",
+                         res_r, err);
 }
 
 /* Names of the fields of c whose values differ from cur, for a report. */
@@ -3542,47 +3553,8 @@ admin_status_e
 admin_group_list(admin_ctx_t *ctx, const char *domain_in,
                  mtr_ldap_result_t **res_r, mtr_err_t *err)
 {
-    char               domain[ADMIN_DOMAIN_MAX + 1], base[ADMIN_DN_MAX];
-    mtr_ldap_result_t *dom = NULL;
-    admin_status_e     st;
-    int                rc, scope = MTR_LDAP_SCOPE_SUB;
-
-    *res_r = NULL;
-    if (domain_in != NULL) {
-        st = admin_norm_domain(domain_in, domain, err);
-        if (st != ADMIN_OK) {
-            return st;
-        }
-        st = admin_domain_read(ctx, domain, &dom, err);
-        mtr_ldap_result_free(&dom);
-        if (st != ADMIN_OK) {
-            return st;
-        }
-        if (admin_ou_dn(ctx->base, "groups", domain, base, sizeof(base), err)
-            != MTR_OK) {
-            return ADMIN_INVALID;
-        }
-        scope = MTR_LDAP_SCOPE_ONE;
-    } else if (admin_domains_base(ctx, base, sizeof(base), err) != MTR_OK) {
-        return ADMIN_INVALID;
-    }
-
-    rc = mtr_ldap_search(ctx->ldap, base, scope, "(objectClass=mortarGroup)",
-                         NULL, 0, res_r, err);
-    if (rc == MTR_DECLINED) {
-        *res_r = calloc(1, sizeof(mtr_ldap_result_t));
-        if (*res_r == NULL) {
-            mtr_err_set(err, "out of memory");
-            return ADMIN_FAILED;
-        }
-        return ADMIN_OK;
-    }
-    if (rc != MTR_OK) {
-        return admin_ldap_failed(ctx);
-    }
-    qsort((*res_r)->entries, (*res_r)->nentries, sizeof(mtr_ldap_entry_t),
-          admin_cmp_mail);
-    return ADMIN_OK;
+    return admin_list_in(ctx, domain_in, "groups", "(objectClass=mortarGroup)",
+                         res_r, err);
 }
 
 admin_status_e
