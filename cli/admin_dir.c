@@ -512,43 +512,36 @@ bad:
                        ADMIN_PHONE_DIGITS_MIN, ADMIN_PHONE_DIGITS_MAX);
 }
 
+/* Every one of the n bytes of s passes the <ctype.h> test is. */
 static int
-admin_is_alpha(const char *s, size_t n)
+admin_all(const char *s, size_t n, int (*is)(int))
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
-        if (!isalpha((unsigned char) s[i])) {
+        if (!is((unsigned char) s[i])) {
             return 0;
         }
     }
     return 1;
+}
+
+static int
+admin_is_alpha(const char *s, size_t n)
+{
+    return admin_all(s, n, isalpha);
 }
 
 static int
 admin_is_digit(const char *s, size_t n)
 {
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (!isdigit((unsigned char) s[i])) {
-            return 0;
-        }
-    }
-    return 1;
+    return admin_all(s, n, isdigit);
 }
 
 static int
 admin_is_alnum(const char *s, size_t n)
 {
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (!isalnum((unsigned char) s[i])) {
-            return 0;
-        }
-    }
-    return 1;
+    return admin_all(s, n, isalnum);
 }
 
 /*

@@ -308,6 +308,34 @@ cli_done(const char *fmt, ...)
     }
 }
 
+/*
+ * Report a user add or password change as "<before><addr><after>": logged
+ * without the password; a random password is shown once, to the admin who
+ * asked for it.
+ */
+static void
+cli_report_pw(const char *before, const char *addr, const char *after,
+              int show_pw, const char *pw)
+{
+    char msg[512];
+
+    snprintf(msg, sizeof(msg), "%s%s%s", before, addr, after);
+    mtr_log(MTR_LOG_INFO, "%s", msg);
+    if (cli.json) {
+        json_t *o = json_pack("{s:b, s:s}", "ok", 1, "mail", addr);
+
+        if (o != NULL && show_pw) {
+            json_object_set_new(o, "password", json_string(pw));
+        }
+        cli_json_print(o);
+    } else {
+        printf("%s\n", msg);
+        if (show_pw) {
+            printf("password: %s\n", pw);
+        }
+    }
+}
+
 /* ---- setup ------------------------------------------------------------- */
 
 static int
@@ -1261,19 +1289,7 @@ cmd_user(int argc, char **argv)
                 mtr_wipe(pw, sizeof(pw));
             }
             cli_check(st, &err);
-            if (cli.json) {
-                json_t *o = json_pack("{s:b, s:s}", "ok", 1, "mail", addr);
-
-                if (how == CLI_PW_RANDOM) {
-                    json_object_set_new(o, "password", json_string(pw));
-                }
-                cli_json_print(o);
-            } else {
-                printf("user %s added\n", addr);
-                if (how == CLI_PW_RANDOM) {
-                    printf("password: %s\n", pw);
-                }
-            }
+            cli_report_pw("user ", addr, " added", how == CLI_PW_RANDOM, pw);
             if (how == CLI_PW_NONE) {
                 cli_warn("%s has no password and cannot log in: set one "
                          "with `mortar user passwd %s`",
@@ -1349,19 +1365,8 @@ cmd_user(int argc, char **argv)
                 mtr_wipe(pw, sizeof(pw));
             }
             cli_check(st, &err);
-            if (cli.json) {
-                json_t *o = json_pack("{s:b, s:s}", "ok", 1, "mail", addr);
-
-                if (how == CLI_PW_RANDOM) {
-                    json_object_set_new(o, "password", json_string(pw));
-                }
-                cli_json_print(o);
-            } else {
-                printf("password of %s changed\n", addr);
-                if (how == CLI_PW_RANDOM) {
-                    printf("password: %s\n", pw);
-                }
-            }
+            cli_report_pw("password of ", addr, " changed",
+                          how == CLI_PW_RANDOM, pw);
             mtr_wipe(pw, sizeof(pw));
         } else {
             cli_usage("user");

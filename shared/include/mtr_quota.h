@@ -31,8 +31,8 @@
 #include "mtr_core.h"
 #include "mtr_redis.h"
 
-#define MTR_QUOTA_KEY_MAX   (7 + 6 + 2 + 253 + 6 + 64 + 16) /* @UNSAFE */
-#define MTR_QUOTA_LOCAL_MAX 64  /* bytes of a local part (RFC 5321) */
+#define MTR_QUOTA_KEY_MAX    (7 + 6 + 2 + 253 + 6 + 64 + 16) /* @UNSAFE */
+#define MTR_QUOTA_LOCAL_MAX  64 /* bytes of a local part (RFC 5321) */
 #define MTR_QUOTA_DOMAIN_MAX 253
 
 typedef struct {
@@ -74,8 +74,8 @@ int mtr_quota_keys(const char *address, size_t len, char *user_key,
  * through its own quota API.  A limit of 0 is no limit.
  */
 mtr_quota_verdict_e mtr_quota_check(const mtr_quota_limits_t *limits,
-                                    const mtr_quota_state_t *state,
-                                    uint64_t size);
+                                    const mtr_quota_state_t  *state,
+                                    uint64_t                  size);
 
 /* A short English reason for a verdict, e.g. "mailbox full". */
 const char *mtr_quota_reason(mtr_quota_verdict_e verdict);
@@ -88,8 +88,8 @@ int mtr_quota_get(mtr_redis_t *r, const char *user_key, const char *pool_key,
  * Add dbytes/dmessages (negative to free) to the user and the pool in one
  * Lua script, clamping at zero; the new state is returned.
  */
-int mtr_quota_update(mtr_redis_t *r, const char *user_key,
-                     const char *pool_key, int64_t dbytes, int64_t dmessages,
+int mtr_quota_update(mtr_redis_t *r, const char *user_key, const char *pool_key,
+                     int64_t dbytes, int64_t dmessages,
                      mtr_quota_state_t *state_r, mtr_err_t *err);
 
 /*
