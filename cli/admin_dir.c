@@ -1062,38 +1062,37 @@ admin_ou_dn(const char *base, const char *ou, const char *domain, char *out,
     return MTR_OK;
 }
 
+/* "<attr>=<escaped value>,ou=<ou>,<domain DN>": a user or group entry. */
+static int
+admin_child_dn(const char *base, const char *attr, const char *value,
+               const char *ou, const char *domain, char *out, size_t size,
+               mtr_err_t *err)
+{
+    char v[3 * ADMIN_LOCAL_MAX + 1], d[ADMIN_DN_MAX];
+
+    if (admin_esc(value, v, sizeof(v), err) != MTR_OK
+        || admin_ou_dn(base, ou, domain, d, sizeof(d), err) != MTR_OK)
+    {
+        return MTR_ERROR;
+    }
+    if ((size_t) snprintf(out, size, "%s=%s,%s", attr, v, d) >= size) {
+        return mtr_err_set(err, "%s DN too long", ou);
+    }
+    return MTR_OK;
+}
+
 int
 admin_user_dn(const char *base, const char *local, const char *domain,
               char *out, size_t size, mtr_err_t *err)
 {
-    char u[3 * ADMIN_LOCAL_MAX + 1], d[ADMIN_DN_MAX];
-
-    if (admin_esc(local, u, sizeof(u), err) != MTR_OK
-        || admin_ou_dn(base, "users", domain, d, sizeof(d), err) != MTR_OK)
-    {
-        return MTR_ERROR;
-    }
-    if ((size_t) snprintf(out, size, "uid=%s,%s", u, d) >= size) {
-        return mtr_err_set(err, "user DN too long");
-    }
-    return MTR_OK;
+    return admin_child_dn(base, "uid", local, "users", domain, out, size, err);
 }
 
 int
 admin_group_dn(const char *base, const char *name, const char *domain,
                char *out, size_t size, mtr_err_t *err)
 {
-    char g[3 * ADMIN_LOCAL_MAX + 1], d[ADMIN_DN_MAX];
-
-    if (admin_esc(name, g, sizeof(g), err) != MTR_OK
-        || admin_ou_dn(base, "groups", domain, d, sizeof(d), err) != MTR_OK)
-    {
-        return MTR_ERROR;
-    }
-    if ((size_t) snprintf(out, size, "cn=%s,%s", g, d) >= size) {
-        return mtr_err_set(err, "group DN too long");
-    }
-    return MTR_OK;
+    return admin_child_dn(base, "cn", name, "groups", domain, out, size, err);
 }
 
 /* ---- changes ------------------------------------------------------------- */

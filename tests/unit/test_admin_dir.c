@@ -11,9 +11,9 @@
  *
  * Sequences: libmortar's LDAP client is wrapped at link time
  * (tests/unit/test_admin_dir.flags) and the license gate is replaced by
- * the stubs below (liblic is not linked), so the tests prove the order of
- * the license calls: a refused change writes nothing, a failed add gives
- * its seat back, a failed password removes the entry and gives the seat
+ * the link-time mocks below (liblic is not linked), so the tests prove the
+ * order of the license calls: a refused change writes nothing, a failed add
+ * gives its seat back, a failed password removes the entry and gives the seat
  * back, a delete gives the seat back, an identical re-import asks nothing
  * and writes nothing.
  */

@@ -13,7 +13,7 @@
  * attributes).  The runner is tested with admin_user_upsert() wrapped at
  * link time (tests/unit/test_admin_import.flags): bad rows never reach
  * the directory, every outcome is counted, an unreachable service stops
- * the run.  liblic is not linked: admin_dir.c's gate calls get stubs.
+ * the run.  liblic is not linked: admin_dir.c's gate calls get mocks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +27,7 @@
 
 #include "admin_import.h"
 
-/* ---- the gate is not used by the reader: stubs for the linker ---------- */
+/* ---- the gate is not used by the reader: mocks for the linker ---------- */
 
 int lic_gate_admin_change(lic_gate_t *g, int64_t now, char *warn,
                           size_t warn_size, mtr_err_t *err);
