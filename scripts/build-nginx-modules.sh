@@ -25,8 +25,8 @@
 # POSIX sh; bash is used only to read Debian's conf_flags (a bash array).
 set -eu
 
-# Add ngx_caldav and ngx_admin here when they get a `config` file.
-MODULES="ngx_webmail"
+# Add ngx_admin here when it gets a `config` file.
+MODULES="ngx_webmail ngx_caldav"
 
 NGX_SRC=/usr/share/nginx/src
 NGX_FLAGS_FILE=$NGX_SRC/conf_flags

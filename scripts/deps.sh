@@ -17,6 +17,8 @@ slapd ldap-utils
 redis-server redis-tools
 libhiredis-dev libldap-dev libssl-dev libmilter-dev libcmocka-dev
 libjansson-dev libcsv-dev
+libical-dev libxml2-dev libsqlite3-dev
+python3-caldav vdirsyncer python3-radicale wrk nodejs
 python3-pytest
 clamav-daemon spamassassin spamd spamc miltertest clamav-milter spamass-milter
 procps psmisc iproute2

@@ -487,14 +487,37 @@ start_nginx() {
     local c="$run/nginx/nginx.conf" pf="$run/nginx/nginx.pid"
     mkdir -p "$run/nginx/tmp"
     chown www-data "$run/nginx/tmp"
-    [ -f "$build/modules/ngx_http_webmail_module.so" ] \
-        || die "$build/modules/ngx_http_webmail_module.so is missing: run 'make'"
+    local m
+    for m in webmail caldav; do
+        [ -f "$build/modules/ngx_http_${m}_module.so" ] \
+            || die "$build/modules/ngx_http_${m}_module.so is missing: run 'make'"
+    done
+    # CalDAV/CardDAV: the per-user stores belong to nginx's workers; the
+    # master (root) reads the directory password when it loads the config.
+    mkdir -p "$run/dav"
+    chown www-data "$run/dav"
+    chmod 700 "$run/dav"
+    (
+        umask 077
+        printf '%s\n' "$mortar_ldap_pw" >"$run/nginx/dav-ldap.pw"
+    )
     nginx -t -q -p "$run/nginx" -c "$c" 2>"$run/log/nginx-t.log" \
         || die "nginx -t failed: $(cat "$run/log/nginx-t.log")"
     if pid_alive "$pf" nginx; then
-        nginx -p "$run/nginx" -c "$c" -s reload || die "nginx reload failed"
-        say "nginx already running: reloaded"
-        return
+        # A reload keeps the modules the master already loaded (dlopen
+        # returns the same handle): after a rebuild, restart instead.
+        if [ -z "$(find "$build/modules" -name 'ngx_http_*.so' -newer "$pf")" ]; then
+            nginx -p "$run/nginx" -c "$c" -s reload || die "nginx reload failed"
+            say "nginx already running: reloaded"
+            return
+        fi
+        say "nginx modules were rebuilt: restarting nginx"
+        nginx -p "$run/nginx" -c "$c" -s quit 2>/dev/null || true
+        local n=50
+        while pid_alive "$pf" nginx && [ $n -gt 0 ]; do
+            sleep 0.1
+            n=$((n - 1))
+        done
     fi
     rm -f "$pf"
     # Workers outlive a killed master and keep the ports: end them first.
@@ -743,6 +766,7 @@ Mortar stack "$name" is up; run dir $run
 
   Health (webmail)   http://$bind:$http_port/health
                      https://$bind:$https_port/health
+  CalDAV / CardDAV   https://$bind:$https_port/dav/  (any user below, Basic)
   SMTP (MX)          $bind:$smtp_port
   Submission         $bind:$submission_port   STARTTLS, then AUTH PLAIN/LOGIN
   IMAP / IMAPS       $bind:$imap_port (STARTTLS) / $bind:$imaps_port (TLS)
