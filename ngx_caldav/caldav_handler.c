@@ -2156,7 +2156,7 @@ do_put(ctx_t *c)
         return;
     }
     if (req->body_len > c->conf->max_resource_size) {
-        dav_error(c, 403, card ? "CR:max-resource-size" : "C:max-resource-size",
+        dav_error(c, 413, card ? "CR:max-resource-size" : "C:max-resource-size",
                   "the object is %zu bytes; the limit is %llu", req->body_len,
                   (unsigned long long) c->conf->max_resource_size);
         return;

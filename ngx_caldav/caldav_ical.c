@@ -1745,12 +1745,62 @@ kind_name(icalcomponent *k)
     return n != NULL ? n : "component";
 }
 
+/* libical reads "2026-13-45" as a DATE of month 13, day 45: check the
+ * fields of every DATE and DATE-TIME value itself. */
+static int
+time_fields_ok(struct icaltimetype t)
+{
+    if (t.month < 1 || t.month > 12 || t.day < 1
+        || t.day > icaltime_days_in_month(t.month, t.year) || t.year < 1
+        || t.year > 9999)
+    {
+        return 0;
+    }
+    return t.is_date
+           || (t.hour >= 0 && t.hour < 24 && t.minute >= 0 && t.minute < 60
+               && t.second >= 0 && t.second <= 60);
+}
+
+static int
+bad_times(icalcomponent *comp, mtr_err_t *err)
+{
+    icalproperty *p;
+
+    for (p = icalcomponent_get_first_property(comp, ICAL_ANY_PROPERTY);
+         p != NULL;
+         p = icalcomponent_get_next_property(comp, ICAL_ANY_PROPERTY))
+    {
+        icalvalue          *v = icalproperty_get_value(p);
+        icalvalue_kind      k = v ? icalvalue_isa(v) : ICAL_NO_VALUE;
+        struct icaltimetype t;
+
+        if (k == ICAL_DATE_VALUE) {
+            t = icalvalue_get_date(v);
+        } else if (k == ICAL_DATETIME_VALUE) {
+            t = icalvalue_get_datetime(v);
+        } else {
+            continue;
+        }
+        if (!time_fields_ok(t)) {
+            const char *n = icalproperty_get_property_name(p);
+
+            return mtr_err_set(err, "%s: %s is not a valid date or time",
+                               kind_name(comp), n ? n : "a property");
+        }
+    }
+    return MTR_OK;
+}
+
 static int
 lic_errors(icalcomponent *comp, mtr_err_t *err)
 {
     icalproperty  *p;
     icalcompiter   it;
     icalcomponent *k;
+
+    if (bad_times(comp, err) != MTR_OK) {
+        return MTR_ERROR;
+    }
 
     for (p = icalcomponent_get_first_property(comp, ICAL_XLICERROR_PROPERTY);
          p != NULL;

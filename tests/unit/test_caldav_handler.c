@@ -253,7 +253,7 @@ test_bad_input(void **state)
         assert_non_null(big);
         memset(big, 'A', 200000);
         big[200000] = '\0';
-        assert_int_equal(run("PUT", CAL "big.ics", big, NULL), 403);
+        assert_int_equal(run("PUT", CAL "big.ics", big, NULL), 413);
         assert_true(body_has("<C:max-resource-size/>"));
         free(big);
     }

@@ -281,6 +281,14 @@ static const check_case_t check_cases[] = {
     { "VTODO without dates", TODO("t", ""), 0, "VTODO", NULL, NULL },
 
     { "empty", "", 0, NULL, "C:valid-calendar-data", "empty" },
+    { "month 13, day 45",
+      CAL_BEGIN "BEGIN:VEVENT" CRLF "UID:d" CRLF "DTSTART:2026-13-45" CRLF
+                "END:VEVENT" CRLF CAL_END,
+      0, NULL, "C:valid-calendar-data", "not a valid date" },
+    { "hour 25",
+      CAL_BEGIN "BEGIN:VEVENT" CRLF "UID:h" CRLF "DTSTART:20260101T250000Z" CRLF
+                "END:VEVENT" CRLF CAL_END,
+      0, NULL, "C:valid-calendar-data", "DTSTART" },
     { "no BEGIN:VCALENDAR", "BEGIN:VEVENT" CRLF "UID:x" CRLF "END:VEVENT" CRLF,
       0, NULL, "C:valid-calendar-data", "BEGIN:VCALENDAR" },
     { "property before BEGIN", "VERSION:2.0" CRLF CAL_BEGIN CAL_END, 0, NULL,
