@@ -2123,8 +2123,59 @@ uid_check_cb(const caldav_obj_t *o, void *arg)
     return 0;
 }
 
+/*
+ * The instance list of a recurring event for the store (see
+ * caldav_store_obj_hit): instances up to CALDAV_INSTANCES_YEARS ahead,
+ * at most CALDAV_INSTANCES_MAX; past that, or for anything but events,
+ * queries parse the object.  Best effort: no list is not an error.
+ */
+#define CALDAV_INSTANCES_YEARS 5
+#define CALDAV_INSTANCES_MAX   4000
+
+static void
+instances_index(const caldav_request_t *req, const caldav_ical_index_t *iix,
+                caldav_obj_index_t *ix, int64_t **inst_r)
+{
+    int64_t horizon =
+        (int64_t) time(NULL) + CALDAV_INSTANCES_YEARS * 366 * 86400LL;
+    size_t    n = 0;
+    mtr_err_t err;
+
+    if (strcmp(iix->comp, "VEVENT") != 0) {
+        return;
+    }
+    if (iix->first_start > CALDAV_TIME_MIN && iix->first_start > horizon) {
+        horizon = iix->first_start + 366 * 86400LL;
+    }
+    if (caldav_ical_instances(req->body, req->body_len, horizon,
+                              CALDAV_INSTANCES_MAX, inst_r, &n, &err)
+        != MTR_OK)
+    {
+        *inst_r = NULL;
+        return;
+    }
+    ix->instances = *inst_r;
+    ix->ninstances = n;
+    /* a set that ends before the horizon is complete for any range */
+    ix->instances_until =
+        iix->last_end != CALDAV_TIME_MAX && iix->last_end < horizon
+            ? CALDAV_TIME_MAX
+            : horizon;
+}
+
+static void do_put_obj(ctx_t *c, int64_t **inst);
+
 static void
 do_put(ctx_t *c)
+{
+    int64_t *inst = NULL;
+
+    do_put_obj(c, &inst);
+    free(inst);
+}
+
+static void
+do_put_obj(ctx_t *c, int64_t **instp)
 {
     const caldav_request_t *req = c->req;
     caldav_obj_index_t      ix;
@@ -2198,6 +2249,9 @@ do_put(ctx_t *c)
         ix.first_start = iix.first_start;
         ix.last_end = iix.last_end;
         ix.recurring = iix.recurring;
+        if (iix.recurring) {
+            instances_index(req, &iix, &ix, instp);
+        }
     }
     /* RFC 4791 5.3.2.1 / RFC 6352 6.3.2.1: a resource keeps its UID.  The
      * HTTP preconditions are answered first (the store checks them again,
@@ -2466,6 +2520,12 @@ query_cb(const caldav_obj_t *o, void *arg)
 
     if (q->index_only && !o->recurring) {
         m = index_overlaps(o, q->start, q->end);
+    } else if (q->index_only && !q->need_data
+               && caldav_store_obj_hit(c->st, c->coll.id, o->name, q->start,
+                                       q->end, &m, &c->err)
+                      == MTR_OK)
+    {
+        /* the instance index answered without parsing */
     } else {
         if (!q->need_data) {
             if (caldav_store_obj_get(c->st, c->coll.id, o->name, 1,

@@ -2121,6 +2121,111 @@ done:
 }
 
 /* ---------------------------------------------------------------- */
+/* the instance list of the store's instance index                    */
+
+typedef struct {
+    int64_t *v;
+    size_t   n, cap, max;
+    int      full;
+} inst_list_t;
+
+static int
+inst_list_cb(ctx_t *c, const inst_t *in, void *arg)
+{
+    inst_list_t *l = arg;
+    int64_t     *nv;
+
+    (void) c;
+    if (l->n == l->max) {
+        l->full = 1;
+        return WALK_STOP;
+    }
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        nv = realloc(l->v, l->cap * 2 * sizeof(*nv));
+        if (nv == NULL) {
+            l->full = 1;
+            return WALK_STOP;
+        }
+        l->v = nv;
+    }
+    l->v[2 * l->n] = in->start;
+    l->v[2 * l->n + 1] = in->end;
+    l->n++;
+    return WALK_DONE;
+}
+
+static int
+cmp_pair(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+int
+caldav_ical_instances(const char *data, size_t len, int64_t horizon, size_t max,
+                      int64_t **v_r, size_t *n_r, mtr_err_t *err)
+{
+    ctx_t          c;
+    icalcompiter   it;
+    icalcomponent *k;
+    inst_list_t    l;
+    int            rc = MTR_OK;
+
+    *v_r = NULL;
+    *n_r = 0;
+    memset(&l, 0, sizeof(l));
+    l.max = max;
+    if (ctx_parse(&c, data, len, NULL, err) != MTR_OK) {
+        ctx_free(&c);
+        return MTR_ERROR;
+    }
+    if (ctx_rids(&c) != MTR_OK) {
+        ctx_free(&c);
+        return mtr_err_set(err, "out of memory");
+    }
+    for (it = icalcomponent_begin_component(c.root, ICAL_ANY_COMPONENT);
+         rc == MTR_OK && (k = icalcompiter_deref(&it)) != NULL;
+         icalcompiter_next(&it))
+    {
+        shape_t s;
+        int     w;
+
+        if (!is_instance_kind(icalcomponent_isa(k))) {
+            continue;
+        }
+        if (icalcomponent_isa(k) != ICAL_VEVENT_COMPONENT) {
+            rc = MTR_DECLINED;
+            break;
+        }
+        if (shape_init(&c, k, &s) != MTR_OK) {
+            shape_free(&s);
+            rc = mtr_err_set(err, "out of memory");
+            break;
+        }
+        w = s.has_start
+                ? walk(&c, &s, CALDAV_TIME_MIN, horizon - 1, inst_list_cb, &l)
+                : WALK_DONE;
+        shape_free(&s);
+        if (w == WALK_CAPPED || l.full) {
+            rc = MTR_DECLINED;
+        }
+    }
+    ctx_free(&c);
+    if (rc != MTR_OK) {
+        free(l.v);
+        return rc;
+    }
+    if (l.n > 1) {
+        qsort(l.v, l.n, 2 * sizeof(int64_t), cmp_pair);
+    }
+    *v_r = l.v;
+    *n_r = l.n;
+    return MTR_OK;
+}
+
+/* ---------------------------------------------------------------- */
 /* text-match (RFC 4791 9.7.5, RFC 4790 collations)                   */
 
 /* Simple case folding of one code point; see caldav_vcard.c for the

@@ -83,6 +83,20 @@ int caldav_ical_render(const char *data, size_t len,
                        const char *tz_vcalendar, caldav_buf_t *out,
                        mtr_err_t *err);
 
+/*
+ * The instance list of a recurring event, for the store's instance index
+ * (so that a time-range query never has to parse the object): every
+ * instance of every VEVENT of the object (overrides replacing, EXDATEs
+ * removing, RDATEs adding) that starts before horizon, as start/end pairs
+ * in UTC (floating times as UTC), sorted by start, in *v_r (malloc'd,
+ * 2 * *n_r values).  MTR_DECLINED when no such list can be kept: not only
+ * VEVENTs, or more than max instances before horizon -- the caller then
+ * keeps none and queries parse the object, as for any other.
+ */
+int caldav_ical_instances(const char *data, size_t len, int64_t horizon,
+                          size_t max, int64_t **v_r, size_t *n_r,
+                          mtr_err_t *err);
+
 /* One busy period found by caldav_ical_freebusy_add. */
 typedef struct {
     int64_t start, end;

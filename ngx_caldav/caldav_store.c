@@ -19,7 +19,10 @@
  *                   (kept in step with every write, so usage is a few rows)
  *   objects         one row per (coll_id, name); data NULL = tombstone.
  *                   The index columns come from the caller; long_span tells
- *                   which time index holds the row (see below)
+ *                   which time index holds the row (see below); inst is
+ *                   the instance list of a recurring event (start/end
+ *                   pairs, 16 bytes each, little-endian), complete for
+ *                   instances starting before inst_until (version 2)
  *   props           dead properties, obj_name '' for the collection itself
  *   shares          who may use which of the owner's collections
  *   shared_with_me  the sharee's side (owner, collection, access)
@@ -63,7 +66,7 @@
 
 #include "caldav_store.h"
 
-#define CALDAV_STORE_SCHEMA     1
+#define CALDAV_STORE_SCHEMA     2
 #define CALDAV_STORE_APP_ID     0x4d434456 /* "MCDV" */
 #define CALDAV_STORE_SHORT_SPAN (7 * 86400)
 #define CALDAV_STORE_ETAG_SIZE  67  /* '"' + 64 hex + '"' + NUL */
@@ -89,6 +92,7 @@ typedef enum {
     ST_OBJ_UPSERT,
     ST_OBJ_TOMB,
     ST_OBJ_GET,
+    ST_OBJ_INST,
     ST_OBJ_WALK,
     ST_OBJ_RANGE,
     ST_OBJ_RANGE_DATA,
@@ -178,19 +182,25 @@ static const char *const caldav_store_sql[ST_N] = {
                    " AND name <> ?3 LIMIT 1",
     [ST_OBJ_UPSERT] =
         "INSERT INTO objects (coll_id, name, uid, comp, etag, size, modseq,"
-        " first_start, last_end, recurring, long_span, mtime, data)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " first_start, last_end, recurring, long_span, mtime, data, inst,"
+        " inst_until)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+        " ?15)"
         " ON CONFLICT (coll_id, name) DO UPDATE SET uid = excluded.uid,"
         " comp = excluded.comp, etag = excluded.etag, size = excluded.size,"
         " modseq = excluded.modseq, first_start = excluded.first_start,"
         " last_end = excluded.last_end, recurring = excluded.recurring,"
         " long_span = excluded.long_span, mtime = excluded.mtime,"
-        " data = excluded.data",
+        " data = excluded.data, inst = excluded.inst,"
+        " inst_until = excluded.inst_until",
     [ST_OBJ_TOMB] = "UPDATE objects SET data = NULL, size = 0, modseq = ?3,"
-                    " mtime = ?4, long_span = NULL"
+                    " mtime = ?4, long_span = NULL, inst = NULL,"
+                    " inst_until = NULL"
                     " WHERE coll_id = ?1 AND name = ?2",
     [ST_OBJ_GET] = "SELECT " OBJ_COLS " FROM objects"
                    " WHERE coll_id = ?1 AND name = ?2 AND data IS NOT NULL",
+    [ST_OBJ_INST] = "SELECT inst, inst_until FROM objects"
+                    " WHERE coll_id = ?1 AND name = ?2 AND data IS NOT NULL",
     [ST_OBJ_WALK] = "SELECT " OBJ_COLS " FROM objects"
                     " WHERE coll_id = ?1 AND data IS NOT NULL"
                     " AND (?2 IS NULL OR comp = ?2) ORDER BY name",
@@ -247,7 +257,7 @@ static const char *const caldav_store_sql[ST_N] = {
                     " ORDER BY owner, coll_name",
 };
 
-/* Version 1.  The owner and the counter rows are inserted afterwards. */
+/* Version 2.  The owner and the counter rows are inserted afterwards. */
 static const char caldav_store_schema[] =
     "CREATE TABLE meta ("
     " key TEXT PRIMARY KEY NOT NULL,"
@@ -280,7 +290,8 @@ static const char caldav_store_schema[] =
     " recurring INTEGER NOT NULL,"
     " long_span INTEGER," /* 0 short, 1 long, NULL tombstone */
     " mtime INTEGER NOT NULL,"
-    " data BLOB," /* last: metadata reads never touch its overflow pages */
+    " data BLOB," /* late: metadata reads never touch its overflow pages */
+    " inst BLOB, inst_until INTEGER," /* read only by caldav_store_obj_hit */
     " UNIQUE (coll_id, name)"
     ");"
     "CREATE INDEX objects_modseq ON objects (coll_id, modseq);"
@@ -703,6 +714,37 @@ failed:
     return MTR_ERROR;
 }
 
+/* Version 1 to 2: the instance list columns (rows keep none: queries
+ * parse those objects until they are written again). */
+static int
+caldav_store_upgrade_1(caldav_store_t *st, mtr_err_t *err)
+{
+    int64_t version;
+
+    if (caldav_store_begin(st, 1, err) != MTR_OK) {
+        return MTR_ERROR;
+    }
+    if (caldav_store_pragma_int(st, "PRAGMA user_version", &version, err)
+        != MTR_OK) {
+        goto failed;
+    }
+    if (version == 1
+        && caldav_store_exec(st,
+                             "ALTER TABLE objects ADD COLUMN inst BLOB;"
+                             " ALTER TABLE objects ADD COLUMN inst_until"
+                             " INTEGER; PRAGMA user_version = 2",
+                             "upgrade schema 1 to 2", err)
+               != MTR_OK)
+    {
+        goto failed;
+    }
+    return caldav_store_commit(st, err);
+
+failed:
+    caldav_store_rollback(st);
+    return MTR_ERROR;
+}
+
 static int
 caldav_store_check_owner(caldav_store_t *st, const char *owner, mtr_err_t *err)
 {
@@ -895,6 +937,9 @@ caldav_store_setup(caldav_store_t *st, const char *owner, mtr_err_t *err)
         return MTR_ERROR;
     }
     if (version == 0 && caldav_store_create_schema(st, owner, err) != MTR_OK) {
+        return MTR_ERROR;
+    }
+    if (version == 1 && caldav_store_upgrade_1(st, err) != MTR_OK) {
         return MTR_ERROR;
     }
     if (caldav_store_check_owner(st, owner, err) != MTR_OK) {
@@ -1456,14 +1501,43 @@ caldav_store_coll_bump(caldav_store_t *st, int64_t coll_id, int64_t modseq,
     return rc;
 }
 
+/* ?14 and ?15: the instance list, encoded little-endian into *buf_r. */
+static int
+caldav_store_bind_inst(sqlite3_stmt *s, const caldav_obj_index_t *ix,
+                       unsigned char **buf_r)
+{
+    size_t         n = ix->ninstances, i, j;
+    unsigned char *b;
+
+    if (ix->instances == NULL || n > SIZE_MAX / 16) {
+        return sqlite3_bind_null(s, 14) != SQLITE_OK
+               || sqlite3_bind_null(s, 15) != SQLITE_OK;
+    }
+    b = malloc(n * 16 + 1);
+    if (b == NULL) {
+        return 1;
+    }
+    for (i = 0; i < 2 * n; i++) {
+        uint64_t v = (uint64_t) ix->instances[i];
+
+        for (j = 0; j < 8; j++) {
+            b[i * 8 + j] = (unsigned char) (v >> (8 * j));
+        }
+    }
+    *buf_r = b;
+    return sqlite3_bind_blob64(s, 14, b, n * 16, SQLITE_STATIC) != SQLITE_OK
+           || caldav_bind_int(s, 15, ix->instances_until);
+}
+
 static int
 caldav_store_upsert(caldav_store_t *st, int64_t coll_id, const char *name,
                     const char *data, size_t len, const caldav_obj_index_t *ix,
                     const char *etag, int64_t modseq, int64_t now,
                     mtr_err_t *err)
 {
-    sqlite3_stmt *s = caldav_store_stmt(st, ST_OBJ_UPSERT, err);
-    int           long_span, rc = MTR_OK;
+    sqlite3_stmt  *s = caldav_store_stmt(st, ST_OBJ_UPSERT, err);
+    int            long_span, rc = MTR_OK;
+    unsigned char *inst = NULL;
 
     if (s == NULL) {
         return MTR_ERROR;
@@ -1481,11 +1555,12 @@ caldav_store_upsert(caldav_store_t *st, int64_t coll_id, const char *name,
         || caldav_bind_int(s, 11, long_span) || caldav_bind_int(s, 12, now)
         || sqlite3_bind_blob64(s, 13, len ? data : "", len, SQLITE_STATIC)
                != SQLITE_OK
-        || caldav_store_step(s) < 0)
+        || caldav_store_bind_inst(s, ix, &inst) || caldav_store_step(s) < 0)
     {
         rc = caldav_store_fail(st, err, "put");
     }
     caldav_store_done(st, ST_OBJ_UPSERT, s);
+    free(inst);
     return rc;
 }
 
@@ -1607,6 +1682,68 @@ caldav_store_tombstone(caldav_store_t *st, int64_t coll_id, const char *name,
     }
     caldav_store_done(st, ST_PROP_DEL_OBJ, s);
     return rc;
+}
+
+static int64_t
+caldav_store_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int j = 7; j >= 0; j--) {
+        v = (v << 8) | p[j];
+    }
+    return (int64_t) v;
+}
+
+int
+caldav_store_obj_hit(caldav_store_t *st, int64_t coll_id, const char *name,
+                     int64_t start, int64_t end, int *hit_r, mtr_err_t *err)
+{
+    sqlite3_stmt        *s = caldav_store_stmt(st, ST_OBJ_INST, err);
+    const unsigned char *b;
+    size_t               n, i;
+    int                  rc;
+
+    *hit_r = 0;
+    if (s == NULL) {
+        return MTR_ERROR;
+    }
+    if (caldav_bind_int(s, 1, coll_id) || caldav_bind_text(s, 2, name)) {
+        caldav_store_done(st, ST_OBJ_INST, s);
+        return caldav_store_fail(st, err, "instances");
+    }
+    rc = caldav_store_step(s);
+    if (rc < 0) {
+        caldav_store_done(st, ST_OBJ_INST, s);
+        return caldav_store_fail(st, err, "instances");
+    }
+    if (rc != SQLITE_ROW) {
+        caldav_store_done(st, ST_OBJ_INST, s);
+        return CALDAV_STORE_NOT_FOUND;
+    }
+    if (sqlite3_column_type(s, 0) != SQLITE_BLOB
+        || sqlite3_column_int64(s, 1) < end)
+    {
+        caldav_store_done(st, ST_OBJ_INST, s);
+        return MTR_DECLINED;
+    }
+    b = sqlite3_column_blob(s, 0);
+    n = (size_t) sqlite3_column_bytes(s, 0) / 16;
+    /* sorted by start: stop at the first instance starting at or past end */
+    for (i = 0; i < n; i++) {
+        int64_t is = caldav_store_le64(b + 16 * i);
+        int64_t ie = caldav_store_le64(b + 16 * i + 8);
+
+        if (is >= end) {
+            break;
+        }
+        if (ie > is ? ie > start : is >= start) {
+            *hit_r = 1;
+            break;
+        }
+    }
+    caldav_store_done(st, ST_OBJ_INST, s);
+    return MTR_OK;
 }
 
 int

@@ -80,6 +80,12 @@ typedef struct {
     int64_t     first_start; /* CALDAV_TIME_MIN for cards */
     int64_t     last_end;    /* CALDAV_TIME_MAX when unbounded */
     int         recurring;
+    /* The instance list of a recurring event (caldav_ical_instances):
+     * ninstances start/end pairs sorted by start, complete for instances
+     * starting before instances_until.  NULL: none kept. */
+    const int64_t *instances;
+    size_t         ninstances;
+    int64_t        instances_until;
 } caldav_obj_index_t;
 
 /* One object as read back.  data/len point into store-owned memory valid
@@ -160,6 +166,18 @@ int caldav_store_obj_put(caldav_store_t *st, int64_t coll_id, const char *name,
 int caldav_store_obj_get(caldav_store_t *st, int64_t coll_id, const char *name,
                          int with_data, caldav_obj_cb cb, void *ctx,
                          mtr_err_t *err);
+
+/*
+ * Does the object have an instance overlapping [start, end) (RFC 4791 9.9
+ * for events: a zero-length instance starting at start counts)?  Answered
+ * from the instance list stored with the object, without its data:
+ * MTR_OK with *hit_r 0 or 1; MTR_DECLINED when the object has no list
+ * complete up to end (the caller checks the data instead);
+ * CALDAV_STORE_NOT_FOUND.
+ */
+int caldav_store_obj_hit(caldav_store_t *st, int64_t coll_id,
+                         const char *name, int64_t start, int64_t end,
+                         int *hit_r, mtr_err_t *err);
 
 /* Delete (leaving a tombstone); if_match as for put. */
 int caldav_store_obj_delete(caldav_store_t *st, int64_t coll_id,

@@ -1415,15 +1415,44 @@ test_freebusy(void **state)
     caldav_ical_periods_free(&p);
 }
 
+/* The instance list of the store's instance index. */
+static void
+test_instances(void **state)
+{
+    int64_t  *v = NULL;
+    size_t    n = 0;
+    mtr_err_t err;
+    /* 2024-01-08 09:00Z, (01-15 excluded), 01-24 14:00Z (moved), 01-29
+     * 09:00Z: instances starting before 2024-02-01 */
+    int64_t       horizon = 1706745600; /* 2024-02-01T00:00:00Z */
+    const int64_t want[] = { 1704704400, 1704708000, 1706104800,
+                             1706108400, 1706518800, 1706522400 };
+
+    (void) state;
+    assert_int_equal(caldav_ical_instances(WEEKLY, sizeof(WEEKLY) - 1, horizon,
+                                           100, &v, &n, &err),
+                     MTR_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(v, want, sizeof(want));
+    free(v);
+
+    /* more instances than allowed: no list */
+    assert_int_equal(caldav_ical_instances(DAILY, sizeof(DAILY) - 1, horizon,
+                                           10, &v, &n, &err),
+                     MTR_DECLINED);
+    assert_null(v);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_check),   cmocka_unit_test(test_check_caps),
-        cmocka_unit_test(test_index),   cmocka_unit_test(test_time_range),
-        cmocka_unit_test(test_rules),   cmocka_unit_test(test_alarm),
-        cmocka_unit_test(test_filters), cmocka_unit_test(test_filter_misc),
-        cmocka_unit_test(test_render),  cmocka_unit_test(test_freebusy),
+        cmocka_unit_test(test_check),     cmocka_unit_test(test_check_caps),
+        cmocka_unit_test(test_index),     cmocka_unit_test(test_time_range),
+        cmocka_unit_test(test_rules),     cmocka_unit_test(test_alarm),
+        cmocka_unit_test(test_filters),   cmocka_unit_test(test_filter_misc),
+        cmocka_unit_test(test_render),    cmocka_unit_test(test_freebusy),
+        cmocka_unit_test(test_instances),
     };
 
     caldav_ical_init();

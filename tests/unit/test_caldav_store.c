@@ -88,7 +88,7 @@ raw_sql(const char *path, const char *sql)
 static caldav_obj_index_t
 ix_event(const char *uid, int64_t start, int64_t end)
 {
-    caldav_obj_index_t ix = { uid, "VEVENT", start, end, 0 };
+    caldav_obj_index_t ix = { uid, "VEVENT", start, end, 0, NULL, 0, 0 };
 
     return ix;
 }
@@ -497,7 +497,7 @@ static void
 test_put_get_etag(void **state)
 {
     fx_t              *fx = *state;
-    caldav_obj_index_t ix = { "uid-1", "VEVENT", T0, T0 + HOUR, 1 };
+    caldav_obj_index_t ix = { "uid-1", "VEVENT", T0, T0 + HOUR, 1, NULL, 0, 0 };
     char               e1[80], e2[80], e3[80];
     int                created = -1;
     got_t              got;
@@ -1213,8 +1213,10 @@ test_time_range(void **state)
 
     for (i = 0; i < sizeof(tr_objs) / sizeof(tr_objs[0]); i++) {
         const tr_obj_t    *o = &tr_objs[i];
-        caldav_obj_index_t ix = { o->name, o->comp, o->first_start, o->last_end,
-                                  o->recurring };
+        caldav_obj_index_t ix = {
+            o->name, o->comp, o->first_start, o->last_end, o->recurring, NULL,
+            0,       0
+        };
 
         assert_int_equal(put(fx, fx->cal.id, o->name, o->name, &ix, NULL, NULL),
                          MTR_OK);
@@ -2077,6 +2079,56 @@ test_concurrent_writers(void **state)
     free(col);
 }
 
+/* The instance index answers time ranges without the data. */
+static void
+test_instance_hits(void **state)
+{
+    fx_t *fx = *state;
+    /* weekly, one hour, three instances; the middle one zero-length */
+    int64_t            inst[] = { T0,           T0 + HOUR,     T0 + 7 * DAY,
+                                  T0 + 7 * DAY, T0 + 14 * DAY, T0 + 14 * DAY + HOUR };
+    caldav_obj_index_t ix = { "w", "VEVENT", T0, CALDAV_TIME_MAX,
+                              1,   inst,     3,  T0 + 21 * DAY };
+    static const struct {
+        int64_t s, e;
+        int     rc, hit;
+    } cases[] = {
+        { T0 - DAY, T0, MTR_OK, 0 },                   /* ends at the start */
+        { T0 + HOUR / 2, T0 + HOUR, MTR_OK, 1 },       /* inside the first */
+        { T0 + HOUR, T0 + 7 * DAY, MTR_OK, 0 },        /* the gap */
+        { T0 + 7 * DAY, T0 + 8 * DAY, MTR_OK, 1 },     /* the point */
+        { T0 + 7 * DAY + 1, T0 + 8 * DAY, MTR_OK, 0 }, /* after the point */
+        { T0 + 14 * DAY, T0 + 21 * DAY, MTR_OK, 1 },
+        { T0 + 20 * DAY, T0 + 22 * DAY, MTR_DECLINED, 0 }, /* past until */
+    };
+    char etag[80];
+    int  created, hit;
+
+    assert_int_equal(caldav_store_obj_put(fx->st, fx->cal.id, "w.ics", "x", 1,
+                                          &ix, NULL, 0, etag, &created, NULL,
+                                          &fx->err),
+                     MTR_OK);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(caldav_store_obj_hit(fx->st, fx->cal.id, "w.ics",
+                                              cases[i].s, cases[i].e, &hit,
+                                              &fx->err),
+                         cases[i].rc);
+        assert_int_equal(hit, cases[i].hit);
+    }
+    /* a put without a list drops the old one */
+    ix.instances = NULL;
+    assert_int_equal(caldav_store_obj_put(fx->st, fx->cal.id, "w.ics", "y", 1,
+                                          &ix, NULL, 0, etag, &created, NULL,
+                                          &fx->err),
+                     MTR_OK);
+    assert_int_equal(caldav_store_obj_hit(fx->st, fx->cal.id, "w.ics", T0,
+                                          T0 + DAY, &hit, &fx->err),
+                     MTR_DECLINED);
+    assert_int_equal(caldav_store_obj_hit(fx->st, fx->cal.id, "none.ics", T0,
+                                          T0 + DAY, &hit, &fx->err),
+                     CALDAV_STORE_NOT_FOUND);
+}
+
 int
 main(void)
 {
@@ -2092,6 +2144,7 @@ main(void)
         T(test_bad_tokens),
         T(test_initial_paging_after_prune),
         T(test_time_range),
+        T(test_instance_hits),
         T(test_walk_reentry),
         T(test_usage),
         T(test_props),
