@@ -126,8 +126,10 @@ status:
 	@bash scripts/stack.sh -c $(STACK) status
 
 # The pytest session starts the test stack with scripts/stack.sh (the same
-# launcher as `make run`) and stops it when done.
+# launcher as `make run`) and stops it when done.  tests/dav/install.sh puts
+# tsdav (npm, pinned by package-lock.json) into tests/dav/node_modules.
 integration: all
+	@sh tests/dav/install.sh
 	MORTAR_STACK=$(TEST_STACK) $(PYTEST) -ra tests/integration
 
 fuzz: $(FUZZ_TARGETS)
@@ -158,6 +160,8 @@ bench: all
 	bash bench/bench_policy.sh -c $(STACK)
 	@echo "== LMTP with the quota backend (bench/bench_lmtp_quota.py)"
 	/usr/bin/python3 bench/bench_lmtp_quota.py -c $$(build/bin/mortar-conf -c $(STACK) get run_dir)/mortar.conf
+	@echo "== CalDAV against Radicale (bench/bench_dav.sh)"
+	bash bench/bench_dav.sh -c $(STACK)
 	@echo "== content milter (bench/bench_milter.sh)"
 	bash bench/bench_milter.sh -c $(STACK)
 

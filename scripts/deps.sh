@@ -32,6 +32,10 @@ for p in $PKGS; do
     fi
 done
 
+# npm comes with NodeSource's nodejs; Debian's nodejs needs its own package
+# (the tsdav client of the DAV tests is installed with it).
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
