@@ -46,6 +46,8 @@ static const char *const known_keys[] = { "socket",
                                           "ldap_bind_dn",
                                           "ldap_bind_pw",
                                           "ldap_timeout_ms",
+                                          "directory_cache_ttl",
+                                          "directory_cache_size",
                                           "redis_host",
                                           "redis_port",
                                           "redis_timeout_ms",
@@ -174,6 +176,13 @@ mfilter_config_read(mfilter_config_t *c, const mtr_config_t *cfg,
                != MTR_OK
         || mtr_config_get_uint(cfg, "ldap_timeout_ms", 5000, 100, 60000,
                                &c->ldap_timeout_ms, err)
+               != MTR_OK
+        || mtr_config_get_uint(cfg, "directory_cache_ttl", 60, 0,
+                               MFILTER_CACHE_TTL_MAX, &c->dir_cache_ttl, err)
+               != MTR_OK
+        || mtr_config_get_uint(cfg, "directory_cache_size", 1024, 1,
+                               MFILTER_CACHE_ENTRIES_MAX, &c->dir_cache_size,
+                               err)
                != MTR_OK
         || mtr_config_get_uint(cfg, "redis_port", 6379, 1, 65535,
                                &c->redis_port, err)

@@ -11,6 +11,7 @@
 #define MFILTER_CONFIG_H
 #include <stdint.h>
 
+#include "mfilter_cache.h"
 #include "mfilter_policy.h"
 #include "mtr_config.h"
 #include "mtr_core.h"
@@ -67,6 +68,10 @@ typedef struct {
     const char *ldap_bind_dn;
     const char *ldap_bind_pw;
     uint64_t    ldap_timeout_ms;
+    /* Recipient cache: seconds an entry is kept (0: no cache, every RCPT
+     * is looked up) and entries (bounded memory, see mfilter_cache.h). */
+    uint64_t    dir_cache_ttl;
+    uint64_t    dir_cache_size;
     const char *redis_host; /* NULL or "": no counters */
     uint64_t    redis_port;
     uint64_t    redis_timeout_ms;

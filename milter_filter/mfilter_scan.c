@@ -45,24 +45,25 @@ close_fd(int *fd)
     }
 }
 
-int
-mfilter_scan_create(mfilter_scan_t **sp, const mfilter_config_t *cfg,
-                    mtr_err_t *err)
+/*
+ * Open the unlinked spool file, the first time a message outgrows the
+ * buffer: most mail fits in MFILTER_SCAN_BUF and never touches the disk
+ * (creating an inode per connection was the largest cost of a milter
+ * connection).  MTR_OK or MTR_ERROR with errno set.
+ */
+static int
+spool_open(mfilter_scan_t *s)
 {
-    mfilter_scan_t *s;
-    char            path[4096];
-    int             n;
+    char path[4096];
+    int  n;
 
-    s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        return mtr_err_set(err, "out of memory");
+    if (s->spool_fd >= 0) {
+        return MTR_OK;
     }
-    s->cfg = cfg;
-    s->clamd_fd = -1;
-    s->spool_fd = open(cfg->spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    s->spool_fd = open(s->cfg->spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (s->spool_fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
         /* No O_TMPFILE on this file system: name it, then unlink it. */
-        n = snprintf(path, sizeof(path), "%s/spool.XXXXXX", cfg->spool_dir);
+        n = snprintf(path, sizeof(path), "%s/spool.XXXXXX", s->cfg->spool_dir);
         if (n > 0 && (size_t) n < sizeof(path)) {
             s->spool_fd = mkostemp(path, O_CLOEXEC);
             if (s->spool_fd >= 0) {
@@ -70,12 +71,22 @@ mfilter_scan_create(mfilter_scan_t **sp, const mfilter_config_t *cfg,
             }
         }
     }
-    if (s->spool_fd < 0) {
-        mtr_err_set(err, "cannot open a spool file in %s: %s", cfg->spool_dir,
-                    strerror(errno));
-        free(s);
-        return MTR_ERROR;
+    return s->spool_fd >= 0 ? MTR_OK : MTR_ERROR;
+}
+
+int
+mfilter_scan_create(mfilter_scan_t **sp, const mfilter_config_t *cfg,
+                    mtr_err_t *err)
+{
+    mfilter_scan_t *s;
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return mtr_err_set(err, "out of memory");
     }
+    s->cfg = cfg;
+    s->clamd_fd = -1;
+    s->spool_fd = -1; /* opened by the first message larger than buf */
     *sp = s;
     return MTR_OK;
 }
@@ -261,6 +272,10 @@ void
 mfilter_scan_reset(mfilter_scan_t *s)
 {
     close_fd(&s->clamd_fd);
+    if (s->spooled > 0 && ftruncate(s->spool_fd, 0) != 0) {
+        /* Cannot give the disk back: drop the file (a new one next time). */
+        close_fd(&s->spool_fd);
+    }
     s->virus = s->spam = MFILTER_SCAN_SKIPPED;
     s->want_virus = s->want_spam = 0;
     s->total = s->clamd_sent = s->spooled = 0;
@@ -279,11 +294,6 @@ mfilter_scan_begin(mfilter_scan_t *s, int want_virus, int want_spam)
     s->want_spam = want_spam;
     if (want_spam) {
         s->spam = MFILTER_SCAN_DONE; /* provisional: "in progress" */
-        if (ftruncate(s->spool_fd, 0) != 0) {
-            s->spam = MFILTER_SCAN_FAILED;
-            reason_set(s->spam_reason, sizeof(s->spam_reason),
-                       "spool: ", strerror(errno));
-        }
     }
     if (!want_virus) {
         return;
@@ -331,63 +341,99 @@ clamd_broken(mfilter_scan_t *s, int err_no)
     virus_fail(s, MFILTER_SCAN_FAILED, "clamd: send: ", strerror(err_no));
 }
 
+/* Send buf[0..n) to clamd as one zINSTREAM chunk. */
 static void
-flush(mfilter_scan_t *s)
+flush_clamd(mfilter_scan_t *s, size_t n)
 {
     unsigned char hdr[4];
     struct iovec  iov[2];
-    size_t        n = s->used;
-    ssize_t       w;
     char          why[64];
+
+    /* A zero-length chunk would end the stream: never send one here. */
+    if (s->clamd_fd < 0 || n == 0) {
+        return;
+    }
+    if (n > s->cfg->clamd_max_size - s->clamd_sent
+        || s->clamd_sent > s->cfg->clamd_max_size)
+    {
+        snprintf(why, sizeof(why), "%llu",
+                 (unsigned long long) s->cfg->clamd_max_size);
+        virus_fail(s, MFILTER_SCAN_OVERSIZE,
+                   "message larger than clamd_max_size, bytes: ", why);
+        return;
+    }
+    mfilter_clamd_chunk_header((uint32_t) n, hdr);
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = 4;
+    iov[1].iov_base = s->buf;
+    iov[1].iov_len = n;
+    if (send_all(s->clamd_fd, iov, 2) != 0) {
+        clamd_broken(s, errno);
+    } else {
+        s->clamd_sent += n;
+    }
+}
+
+/* True (and the spam scan marked oversize) when n more bytes would take
+ * the copy for the spam engine past spam_max_size. */
+static int
+spam_oversize(mfilter_scan_t *s, size_t n)
+{
+    if (n <= s->cfg->spam_max_size - s->spooled
+        && s->spooled <= s->cfg->spam_max_size)
+    {
+        return 0;
+    }
+    s->spam = MFILTER_SCAN_OVERSIZE;
+    snprintf(s->spam_reason, sizeof(s->spam_reason),
+             "message larger than spam_max_size (%llu bytes)",
+             (unsigned long long) s->cfg->spam_max_size);
+    /* Give the disk back now; the copy is useless. */
+    if (s->spooled > 0 && ftruncate(s->spool_fd, 0) != 0) {
+        close_fd(&s->spool_fd);
+    }
+    return 1;
+}
+
+/* Append buf[0..n) to the spool file, opening it on first use. */
+static void
+flush_spool(mfilter_scan_t *s, size_t n)
+{
+    ssize_t w;
+
+    if (n == 0 || !s->want_spam || s->spam != MFILTER_SCAN_DONE
+        || spam_oversize(s, n))
+    {
+        return;
+    }
+    if (spool_open(s) != MTR_OK) {
+        s->spam = MFILTER_SCAN_FAILED;
+        reason_set(s->spam_reason, sizeof(s->spam_reason),
+                   "spool: cannot open a file in spool_dir: ", strerror(errno));
+        return;
+    }
+    w = pwrite(s->spool_fd, s->buf, n, (off_t) s->spooled);
+    if (w < 0 || (size_t) w != n) {
+        s->spam = MFILTER_SCAN_FAILED;
+        reason_set(s->spam_reason, sizeof(s->spam_reason),
+                   "spool: ", w < 0 ? strerror(errno) : "short write");
+        return;
+    }
+    s->spooled += n;
+}
+
+/* The buffer is full: one chunk to clamd, one write to the spool. */
+static void
+flush(mfilter_scan_t *s)
+{
+    size_t n = s->used;
 
     if (n == 0) {
         return;
     }
     s->used = 0;
-    if (s->clamd_fd >= 0) {
-        if (n > s->cfg->clamd_max_size - s->clamd_sent
-            || s->clamd_sent > s->cfg->clamd_max_size)
-        {
-            snprintf(why, sizeof(why), "%llu",
-                     (unsigned long long) s->cfg->clamd_max_size);
-            virus_fail(s, MFILTER_SCAN_OVERSIZE,
-                       "message larger than clamd_max_size, bytes: ", why);
-        } else {
-            mfilter_clamd_chunk_header((uint32_t) n, hdr);
-            iov[0].iov_base = hdr;
-            iov[0].iov_len = 4;
-            iov[1].iov_base = s->buf;
-            iov[1].iov_len = n;
-            if (send_all(s->clamd_fd, iov, 2) != 0) {
-                clamd_broken(s, errno);
-            } else {
-                s->clamd_sent += n;
-            }
-        }
-    }
-    if (s->want_spam && s->spam == MFILTER_SCAN_DONE) {
-        if (n > s->cfg->spam_max_size - s->spooled
-            || s->spooled > s->cfg->spam_max_size)
-        {
-            s->spam = MFILTER_SCAN_OVERSIZE;
-            snprintf(s->spam_reason, sizeof(s->spam_reason),
-                     "message larger than spam_max_size (%llu bytes)",
-                     (unsigned long long) s->cfg->spam_max_size);
-            /* Give the disk back now; the copy is useless. */
-            if (ftruncate(s->spool_fd, 0) != 0) {
-                /* nothing to do: the file is unlinked and reused */
-            }
-            return;
-        }
-        w = pwrite(s->spool_fd, s->buf, n, (off_t) s->spooled);
-        if (w < 0 || (size_t) w != n) {
-            s->spam = MFILTER_SCAN_FAILED;
-            reason_set(s->spam_reason, sizeof(s->spam_reason),
-                       "spool: ", w < 0 ? strerror(errno) : "short write");
-            return;
-        }
-        s->spooled += n;
-    }
+    flush_clamd(s, n);
+    flush_spool(s, n);
 }
 
 void
@@ -430,10 +476,14 @@ mfilter_scan_size(const mfilter_scan_t *s)
     return s->total;
 }
 
-/* Send the spool to spamd or rspamd and parse the answer into rep. */
+/*
+ * Send the message to spamd or rspamd and parse the answer into rep: from
+ * memory (mem, len bytes) when the whole message is still in the buffer,
+ * else (mem NULL) the spool file's len bytes.
+ */
 static void
-spam_exchange(mfilter_scan_t *s, const mfilter_rspamd_meta_t *meta,
-              mfilter_scan_report_t *rep)
+spam_exchange(mfilter_scan_t *s, const void *mem, uint64_t len,
+              const mfilter_rspamd_meta_t *meta, mfilter_scan_report_t *rep)
 {
     const mfilter_config_t *c = s->cfg;
     char                    head[MFILTER_REQ_HEAD_MAX], reason[200];
@@ -441,15 +491,15 @@ spam_exchange(mfilter_scan_t *s, const mfilter_rspamd_meta_t *meta,
     size_t                  hlen, cap;
     ssize_t                 n;
     off_t                   off = 0;
-    struct iovec            iov;
+    struct iovec            iov[2];
     mtr_err_t               err;
     int fd, rc, rspamd = c->spam_engine == MFILTER_SPAM_RSPAMD;
 
     rep->spam_engine = rspamd ? "rspamd" : "spamd";
-    rc = rspamd ? mfilter_rspamd_request(head, sizeof(head), s->spooled, meta,
-                                         &hlen, &err)
-                : mfilter_spamc_request(head, sizeof(head), s->spooled, NULL,
-                                        &hlen, &err);
+    rc =
+        rspamd
+            ? mfilter_rspamd_request(head, sizeof(head), len, meta, &hlen, &err)
+            : mfilter_spamc_request(head, sizeof(head), len, NULL, &hlen, &err);
     if (rc != MTR_OK) {
         goto failed_err;
     }
@@ -462,14 +512,16 @@ spam_exchange(mfilter_scan_t *s, const mfilter_rspamd_meta_t *meta,
         rep->spam = MFILTER_SCAN_FAILED;
         return;
     }
-    iov.iov_base = head;
-    iov.iov_len = hlen;
-    if (send_all(fd, &iov, 1) != 0) {
+    /* Header and a message in memory: one send. */
+    iov[0].iov_base = head;
+    iov[0].iov_len = hlen;
+    iov[1].iov_base = (void *) mem;
+    iov[1].iov_len = mem != NULL ? (size_t) len : 0;
+    if (send_all(fd, iov, mem != NULL ? 2 : 1) != 0) {
         goto failed_io;
     }
-    while ((uint64_t) off < s->spooled) {
-        n = sendfile(fd, s->spool_fd, &off,
-                     (size_t) (s->spooled - (uint64_t) off));
+    while (mem == NULL && (uint64_t) off < len) {
+        n = sendfile(fd, s->spool_fd, &off, (size_t) (len - (uint64_t) off));
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -528,10 +580,22 @@ mfilter_scan_finish(mfilter_scan_t *s, const mfilter_rspamd_meta_t *meta,
     struct iovec  iov;
     char          reply[MFILTER_CLAMD_REPLY_MAX];
     ssize_t       n;
+    size_t        pending;
+    int           in_memory;
     mtr_err_t     err;
 
     memset(rep, 0, sizeof(*rep));
-    flush(s);
+    /* The last chunk goes to clamd now; the spam engine gets the message
+     * from memory when it never outgrew the buffer, else from the spool. */
+    pending = s->used;
+    s->used = 0;
+    flush_clamd(s, pending);
+    in_memory = s->spooled == 0;
+    if (!in_memory) {
+        flush_spool(s, pending);
+    } else if (s->want_spam && s->spam == MFILTER_SCAN_DONE) {
+        spam_oversize(s, pending);
+    }
 
     /* 1. End the clamd stream: clamd scans while spamd works below. */
     if (s->clamd_fd >= 0) {
@@ -542,11 +606,15 @@ mfilter_scan_finish(mfilter_scan_t *s, const mfilter_rspamd_meta_t *meta,
         }
     }
 
-    /* 2. The spam engine, on the spooled copy. */
+    /* 2. The spam engine, on the message in memory or the spooled copy. */
     rep->spam = s->spam;
     reason_set(rep->spam_reason, sizeof(rep->spam_reason), "", s->spam_reason);
     if (s->want_spam && s->spam == MFILTER_SCAN_DONE) {
-        spam_exchange(s, meta, rep);
+        if (in_memory) {
+            spam_exchange(s, s->buf, pending, meta, rep);
+        } else {
+            spam_exchange(s, NULL, s->spooled, meta, rep);
+        }
     }
 
     /* 3. clamd's verdict. */

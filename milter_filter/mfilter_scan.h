@@ -4,11 +4,14 @@
  * Core (sockets and files, but no libmilter and no logging): the glue
  * hands over the message piece by piece as Postfix sends it; the session
  * streams it to clamd (zINSTREAM, in chunks of MFILTER_SCAN_BUF) and
- * copies it to an unlinked spool file for spamd/rspamd, which need the
- * whole message.  Memory per connection is one MFILTER_SCAN_BUF buffer,
- * whatever the message size; the spool stops at spam_max_size.  At end
- * of message clamd's verdict is computed while spamd reads the spool, so
- * the two scanners work at the same time.
+ * keeps it for spamd/rspamd, which need the whole message: a message that
+ * fits MFILTER_SCAN_BUF is sent to them from the buffer; a larger one is
+ * copied to an unlinked spool file, opened when first needed (so most
+ * connections never create a file) and emptied after each message.
+ * Memory per connection is one MFILTER_SCAN_BUF buffer, whatever the
+ * message size; the spool stops at spam_max_size.  At end of message
+ * clamd's verdict is computed while spamd reads the message, so the two
+ * scanners work at the same time.
  *
  * One session belongs to one milter connection (one thread at a time).
  * Covered by the integration tests (tests/integration/test_milter.py,
@@ -28,9 +31,11 @@
 typedef struct mfilter_scan_s mfilter_scan_t;
 
 /*
- * Create a session: opens the spool file (O_TMPFILE, mode 0600, in
- * cfg->spool_dir; nothing left on disk if we crash).  cfg must outlive
- * the session.  MTR_OK or MTR_ERROR with err.
+ * Create a session.  The spool file (O_TMPFILE, mode 0600, in
+ * cfg->spool_dir; nothing left on disk if we crash) is opened by the first
+ * message larger than MFILTER_SCAN_BUF that the spam engine wants; failing
+ * to open it fails that spam scan (its fail mode decides).  cfg must
+ * outlive the session.  MTR_OK or MTR_ERROR (out of memory) with err.
  */
 int  mfilter_scan_create(mfilter_scan_t **sp, const mfilter_config_t *cfg,
                          mtr_err_t *err);

@@ -11,17 +11,20 @@
  *      Postfix calls mortar-milter through smtpd_milters (mail received by
  *      SMTP, submission included) and non_smtpd_milters (mail from the
  *      sendmail command).  While Postfix hands the message over, it is
- *      streamed to clamd (zINSTREAM) chunk by chunk, and copied to an
- *      unlinked spool file for the spam engine (spamd SPAMC/1.5 SYMBOLS,
- *      or rspamd POST /checkv2), which gets it at end of message while
- *      clamd finishes.  Memory stays flat whatever the message size.
+ *      streamed to clamd (zINSTREAM) chunk by chunk, and kept for the
+ *      spam engine (spamd SPAMC/1.5 SYMBOLS, or rspamd POST /checkv2) --
+ *      in memory up to 64 KB, beyond that in an unlinked spool file --
+ *      which gets it at end of message while clamd finishes.  Memory
+ *      stays flat whatever the message size.
  *
  *      Mail is outgoing when the client authenticated ({auth_authen}),
  *      when {daemon_name} equals outbound_daemon_name, or when it comes
  *      from the sendmail command; everything else is incoming.  Incoming
  *      mail follows each recipient's directory settings (mortarVirusScan,
  *      mortarSpamScan, mortarSpamThreshold, mortarSpamAction on the user,
- *      then its domain, then this file); with several recipients the
+ *      then its domain, then this file; cached directory_cache_ttl
+ *      seconds, so a directory change takes effect within that time);
+ *      with several recipients the
  *      strictest applies (see mfilter_policy.h).  mortarSenderBlock
  *      refuses the recipient at RCPT time; mortarSenderAllow exempts the
  *      message from spam handling for that recipient.  Outgoing spam is
@@ -48,6 +51,8 @@
  *        virus_oversize_action  reject | accept       (reject)
  *        spam_oversize_action   reject | accept       (accept)
  *        directory_fail_action  tempfail | defaults   (tempfail)
+ *      directory_cache_ttl (seconds, 60; 0 = no cache) and
+ *      directory_cache_size (entries, 1024) bound the recipient cache.
  *      "accept" delivers with X-Mortar-Not-Scanned saying what was not
  *      done; nothing is ever stamped clean without a scan.  Postfix must
  *      use milter_default_action = tempfail so a dead milter loses no mail.
@@ -87,6 +92,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include "mfilter_cache.h"
 #include "mfilter_config.h"
 #include "mfilter_policy.h"
 #include "mfilter_scan.h"
@@ -109,15 +115,41 @@
 static mtr_config_t    *g_raw;
 static mfilter_config_t g_cfg;
 static char             g_host[MFILTER_HOST_MAX + 1];
-static pthread_key_t    g_tls;
-static int              g_leadspc_mark; /* its address tags negotiate */
+/* negotiate runs before connect and can only leave a pointer behind:
+ * &g_marks[bits] carries what it agreed (NEG_* bits) to mf_connect. */
+#define NEG_LEADSPC 0x01 /* SMFIP_HDR_LEADSPC */
+#define NEG_NR_CONN 0x02 /* no reply to connect, helo, header, eoh, body */
+#define NEG_NR_HELO 0x04
+#define NEG_NR_HDR  0x08
+#define NEG_NR_EOH  0x10
+#define NEG_NR_BODY 0x20
+#define NEG_MARKS   0x40
+static char g_marks[NEG_MARKS];
+static int  g_scan_never; /* virus_scan = spam_scan = no */
 
-/* Per thread: one LDAP and one Redis connection (libmortar contract). */
-typedef struct {
+/*
+ * One LDAP and one Redis client (libmortar: one thread at a time each).
+ * libmilter runs every milter connection on a thread of its own, created
+ * at connect and gone at close, so clients kept per thread were per SMTP
+ * session: a TCP connect and an LDAP bind for every message.  They live
+ * in a pool instead: a milter connection takes one on first use and gives
+ * it back at close, so they outlive the sessions.
+ */
+typedef struct handles_s {
     mtr_ldap_t        *ldap;
     mtr_redis_t       *redis;
     mtr_redis_script_t count;
-} tls_t;
+} handles_t;
+
+#define HANDLES_IDLE_MAX 64 /* idle clients kept; more are closed */
+
+/* The two pieces of shared mutable state, each behind its own mutex,
+ * held only to pop/push a pointer or copy a cache slot. */
+static pthread_mutex_t  g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static handles_t       *g_pool[HANDLES_IDLE_MAX];
+static size_t           g_pool_n;
+static pthread_mutex_t  g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static mfilter_cache_t *g_cache; /* NULL: directory_cache_ttl = 0 */
 
 static const char count_lua[] =
     "for i = 2, #ARGV do redis.call('HINCRBY', KEYS[1], ARGV[i], 1) end "
@@ -125,8 +157,10 @@ static const char count_lua[] =
 
 typedef struct {
     mfilter_scan_t *scan;
+    handles_t      *h;       /* from the pool, on first use; back at close */
     int             local;   /* the sendmail command (connect port 0) */
     int             leadspc; /* SMFIP_HDR_LEADSPC negotiated */
+    unsigned        neg;     /* NEG_* bits agreed with the MTA */
     char            ip[IP_MAX];
     char            helo[HELO_MAX + 1];
     /* per message */
@@ -145,37 +179,32 @@ typedef struct {
 /* ------------------------------------------------------------------ */
 
 static void
-tls_free(void *p)
+handles_free(handles_t *h)
 {
-    tls_t *t = p;
-
-    mtr_ldap_destroy(&t->ldap);
-    mtr_redis_destroy(&t->redis);
-    free(t);
+    mtr_ldap_destroy(&h->ldap);
+    mtr_redis_destroy(&h->redis);
+    free(h);
 }
 
-static tls_t *
-tls_get(void)
+static handles_t *
+handles_new(void)
 {
-    tls_t           *t = pthread_getspecific(g_tls);
+    handles_t       *h;
     mtr_ldap_opts_t  lo;
     mtr_redis_opts_t ro;
     mtr_err_t        err;
 
-    if (t != NULL) {
-        return t;
-    }
-    t = calloc(1, sizeof(*t));
-    if (t == NULL) {
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
         return NULL;
     }
-    t->count.source = count_lua;
+    h->count.source = count_lua;
     memset(&lo, 0, sizeof(lo));
     lo.uri = g_cfg.ldap_uri;
     lo.bind_dn = g_cfg.ldap_bind_dn;
     lo.bind_pw = g_cfg.ldap_bind_pw;
     lo.timeout_ms = (int) g_cfg.ldap_timeout_ms;
-    if (mtr_ldap_create(&t->ldap, &lo, &err) != MTR_OK) {
+    if (mtr_ldap_create(&h->ldap, &lo, &err) != MTR_OK) {
         mtr_log(MTR_LOG_ERR, "ldap: %s", err.msg);
     }
     if (g_cfg.redis_host != NULL) {
@@ -183,15 +212,60 @@ tls_get(void)
         ro.host = g_cfg.redis_host;
         ro.port = (int) g_cfg.redis_port;
         ro.timeout_ms = (int) g_cfg.redis_timeout_ms;
-        if (mtr_redis_create(&t->redis, &ro, &err) != MTR_OK) {
+        if (mtr_redis_create(&h->redis, &ro, &err) != MTR_OK) {
             mtr_log(MTR_LOG_ERR, "redis: %s", err.msg);
         }
     }
-    if (pthread_setspecific(g_tls, t) != 0) {
-        tls_free(t);
-        return NULL;
+    return h;
+}
+
+/* This connection's clients: from the pool, or new.  NULL: out of memory. */
+static handles_t *
+conn_handles(conn_t *c)
+{
+    if (c->h != NULL) {
+        return c->h;
     }
-    return t;
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_pool_n > 0) {
+        c->h = g_pool[--g_pool_n];
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    if (c->h == NULL) {
+        c->h = handles_new();
+    }
+    return c->h;
+}
+
+/* Give the clients back (they reconnect by themselves after an error). */
+static void
+handles_release(handles_t **hp)
+{
+    handles_t *h = *hp;
+
+    if (h == NULL) {
+        return;
+    }
+    *hp = NULL;
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_pool_n < HANDLES_IDLE_MAX) {
+        g_pool[g_pool_n++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    if (h != NULL) {
+        handles_free(h);
+    }
+}
+
+/* Seconds of a monotonic clock, for the cache (never 0). */
+static uint64_t
+now_sec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec + 1;
 }
 
 static const char *
@@ -275,7 +349,7 @@ message_reset(conn_t *c)
 static void
 count(conn_t *c, const char *q, int scanned, int virus, int spam, int tempfail)
 {
-    tls_t      *t = tls_get();
+    handles_t  *h = conn_handles(c);
     char        key[400], day[16];
     const char *argv[6];
     size_t      argvlen[6], klen, i;
@@ -285,7 +359,7 @@ count(conn_t *c, const char *q, int scanned, int virus, int spam, int tempfail)
     mtr_err_t   err;
     mtr_str_t   dom, rest;
 
-    if (t == NULL || t->redis == NULL || c->ndomains == 0) {
+    if (h == NULL || h->redis == NULL || c->ndomains == 0) {
         return;
     }
     gmtime_r(&now, &tm);
@@ -321,7 +395,7 @@ count(conn_t *c, const char *q, int scanned, int virus, int spam, int tempfail)
         }
         argv[0] = key;
         argvlen[0] = klen;
-        if (mtr_redis_eval(t->redis, &t->count, 1, argc, argv, argvlen, NULL,
+        if (mtr_redis_eval(h->redis, &h->count, 1, argc, argv, argvlen, NULL,
                            &err)
             != MTR_OK)
         {
@@ -370,9 +444,28 @@ list_match(const conn_t *c, const mtr_ldap_entry_t *e, const char *attr)
                                  (const char *const *) v, n);
 }
 
+/* Pack one entry's values of attr into info; MTR_ERROR when they do not
+ * fit (the info is then not cached). */
+static int
+info_add_list(mfilter_rcpt_info_t *info, const mtr_ldap_entry_t *e,
+              const char *attr, int block)
+{
+    size_t n, i;
+    char **v = attr_values(e, attr, &n);
+
+    for (i = 0; v != NULL && i < n; i++) {
+        if (mfilter_rcpt_info_add(info, block, v[i], strlen(v[i])) != MTR_OK) {
+            return MTR_ERROR;
+        }
+    }
+    return MTR_OK;
+}
+
 /*
  * Look up rcpt's user and domain entries: resolved settings, and whether
  * the sender is blocked or allowed.  MTR_ERROR when the directory failed.
+ * What the directory says about a recipient (settings and lists, not the
+ * verdict on this sender) is cached for directory_cache_ttl seconds.
  */
 static int
 rcpt_lookup(const char *q, conn_t *c, const char *rcpt, size_t len,
@@ -385,19 +478,36 @@ rcpt_lookup(const char *q, conn_t *c, const char *rcpt, size_t len,
                                          "mortarSenderAllow",
                                          "mortarSenderBlock",
                                          NULL };
-    tls_t                   *t = tls_get();
+    handles_t               *h;
     char esc[3 * MFILTER_ADDR_MAX + 1], desc[3 * MFILTER_ADDR_MAX + 1];
     char filter[12 * MFILTER_ADDR_MAX], base[MFILTER_ADDR_MAX + 512];
-    mtr_ldap_result_t *res = NULL;
-    mtr_ldap_entry_t  *ue = NULL, *de = NULL;
-    mfilter_settings_t us, ds;
-    const char        *at;
-    mtr_err_t          err;
-    size_t             i;
-    int                rc;
+    mtr_ldap_result_t  *res = NULL;
+    mtr_ldap_entry_t   *ue = NULL, *de = NULL;
+    mfilter_settings_t  us, ds;
+    mfilter_rcpt_info_t info;
+    const char         *at;
+    mtr_err_t           err;
+    size_t              i;
+    uint64_t            now = 0;
+    int                 rc, hit = MTR_DECLINED;
 
     *blocked_r = *allowed_r = 0;
-    if (t == NULL || t->ldap == NULL) {
+    if (g_cache != NULL) {
+        now = now_sec();
+        pthread_mutex_lock(&g_cache_lock);
+        hit = mfilter_cache_get(g_cache, rcpt, len, now, &info);
+        pthread_mutex_unlock(&g_cache_lock);
+    }
+    if (hit == MTR_OK) {
+        *out = info.settings;
+        *blocked_r =
+            mfilter_rcpt_info_match(&info, 1, c->sender, c->sender_len);
+        *allowed_r =
+            mfilter_rcpt_info_match(&info, 0, c->sender, c->sender_len);
+        return MTR_OK;
+    }
+    h = conn_handles(c);
+    if (h == NULL || h->ldap == NULL) {
         return MTR_ERROR;
     }
     at = memrchr(rcpt, '@', len);
@@ -416,7 +526,7 @@ rcpt_lookup(const char *q, conn_t *c, const char *rcpt, size_t len,
              "(&(objectClass=mortarDomain)(mortarDomainName=%s)))",
              esc, esc, desc);
     snprintf(base, sizeof(base), "ou=domains,%s", g_cfg.ldap_base);
-    rc = mtr_ldap_search(t->ldap, base, MTR_LDAP_SCOPE_SUB, filter, attrs, 0,
+    rc = mtr_ldap_search(h->ldap, base, MTR_LDAP_SCOPE_SUB, filter, attrs, 0,
                          &res, &err);
     if (rc == MTR_ERROR) {
         mtr_log(MTR_LOG_WARN, "%s: directory: %s", q, err.msg);
@@ -449,6 +559,18 @@ rcpt_lookup(const char *q, conn_t *c, const char *rcpt, size_t len,
                  || list_match(c, de, "mortarSenderBlock");
     *allowed_r = list_match(c, ue, "mortarSenderAllow")
                  || list_match(c, de, "mortarSenderAllow");
+    if (g_cache != NULL) {
+        mfilter_rcpt_info_init(&info, out);
+        if (info_add_list(&info, ue, "mortarSenderBlock", 1) == MTR_OK
+            && info_add_list(&info, de, "mortarSenderBlock", 1) == MTR_OK
+            && info_add_list(&info, ue, "mortarSenderAllow", 0) == MTR_OK
+            && info_add_list(&info, de, "mortarSenderAllow", 0) == MTR_OK)
+        {
+            pthread_mutex_lock(&g_cache_lock);
+            mfilter_cache_put(g_cache, rcpt, len, now, &info);
+            pthread_mutex_unlock(&g_cache_lock);
+        }
+    }
     mtr_ldap_result_free(&res);
     return MTR_OK;
 }
@@ -460,9 +582,27 @@ rcpt_lookup(const char *q, conn_t *c, const char *rcpt, size_t len,
 static conn_t *
 conn_of(SMFICTX *ctx)
 {
-    void *p = smfi_getpriv(ctx);
+    void     *p = smfi_getpriv(ctx);
+    uintptr_t u = (uintptr_t) p, m = (uintptr_t) g_marks;
 
-    return p == (void *) &g_leadspc_mark ? NULL : p;
+    return u >= m && u < m + NEG_MARKS ? NULL : p;
+}
+
+/* The NEG_* bits negotiate left (0 when it did not run). */
+static unsigned
+negotiated(SMFICTX *ctx)
+{
+    uintptr_t u = (uintptr_t) smfi_getpriv(ctx), m = (uintptr_t) g_marks;
+
+    return u >= m && u < m + NEG_MARKS ? (unsigned) (u - m) : 0;
+}
+
+/* CONTINUE, or NOREPLY where the MTA agreed not to wait for an answer
+ * (libmilter insists on NOREPLY then). */
+static sfsistat
+go_on(const conn_t *c, unsigned nr_bit)
+{
+    return c != NULL && (c->neg & nr_bit) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -477,20 +617,22 @@ mf_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 {
     conn_t   *c;
     mtr_err_t err;
-    int       leadspc;
+    unsigned  neg;
 
     (void) host;
-    leadspc = smfi_getpriv(ctx) == &g_leadspc_mark;
+    neg = negotiated(ctx);
     c = calloc(1, sizeof(*c));
     smfi_setpriv(ctx, NULL);
+    /* Without a reply to connect (NR_CONN) a failure shows at MAIL: every
+     * callback tempfails without its connection state. */
     if (c == NULL) {
         mtr_log(MTR_LOG_ERR, "connect: out of memory");
-        return SMFIS_TEMPFAIL;
+        return (neg & NEG_NR_CONN) ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
     }
     if (mfilter_scan_create(&c->scan, &g_cfg, &err) != MTR_OK) {
         mtr_log(MTR_LOG_ERR, "connect: %s", err.msg);
         free(c);
-        return SMFIS_TEMPFAIL;
+        return (neg & NEG_NR_CONN) ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
     }
     /* Postfix's cleanup presents the sendmail command as 127.0.0.1 port 0;
      * no SMTP client ever has port 0. */
@@ -505,10 +647,11 @@ mf_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
         inet_ntop(AF_INET6, &in6->sin6_addr, c->ip, sizeof(c->ip));
         c->local = in6->sin6_port == 0;
     }
-    c->leadspc = leadspc;
+    c->leadspc = (neg & NEG_LEADSPC) != 0;
+    c->neg = neg;
     message_reset(c);
     smfi_setpriv(ctx, c);
-    return SMFIS_CONTINUE;
+    return go_on(c, NEG_NR_CONN);
 }
 
 static sfsistat
@@ -519,7 +662,7 @@ mf_helo(SMFICTX *ctx, char *helo)
     if (c != NULL && helo != NULL) {
         mtr_sanitize(c->helo, sizeof(c->helo), helo, strlen(helo));
     }
-    return SMFIS_CONTINUE;
+    return go_on(c, NEG_NR_HELO);
 }
 
 static sfsistat
@@ -649,7 +792,7 @@ mf_header(SMFICTX *ctx, char *name, char *value)
     size_t  i, nlen, vlen;
 
     if (c == NULL || !c->scanning) {
-        return SMFIS_CONTINUE;
+        return go_on(c, NEG_NR_HDR);
     }
     nlen = strlen(name);
     for (i = 0; mfilter_own_headers[i] != NULL && i < OWN_MAX; i++) {
@@ -662,7 +805,7 @@ mf_header(SMFICTX *ctx, char *name, char *value)
     mfilter_scan_write(c->scan, ":", 1);
     mfilter_scan_write(c->scan, value, vlen);
     mfilter_scan_write(c->scan, "\r\n", 2);
-    return SMFIS_CONTINUE;
+    return go_on(c, NEG_NR_HDR);
 }
 
 static sfsistat
@@ -673,7 +816,7 @@ mf_eoh(SMFICTX *ctx)
     if (c != NULL && c->scanning) {
         mfilter_scan_write(c->scan, "\r\n", 2);
     }
-    return SMFIS_CONTINUE;
+    return go_on(c, NEG_NR_EOH);
 }
 
 static sfsistat
@@ -682,10 +825,10 @@ mf_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     conn_t *c = conn_of(ctx);
 
     if (c == NULL || !c->scanning) {
-        return SMFIS_CONTINUE;
+        return go_on(c, NEG_NR_BODY);
     }
     mfilter_scan_write(c->scan, chunk, len);
-    return SMFIS_CONTINUE;
+    return go_on(c, NEG_NR_BODY);
 }
 
 static sfsistat
@@ -812,6 +955,7 @@ mf_close(SMFICTX *ctx)
      * then NULL, or the mark left by negotiate. */
     if (c != NULL) {
         mfilter_scan_destroy(&c->scan);
+        handles_release(&c->h);
         free(c);
         smfi_setpriv(ctx, NULL);
     }
@@ -824,6 +968,8 @@ mf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
              unsigned long *pf2, unsigned long *pf3)
 {
     unsigned long want = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
+    unsigned long skip;
+    unsigned      neg = 0;
 
     (void) f2;
     (void) f3;
@@ -837,9 +983,27 @@ mf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     *pf1 = f1 & SMFIP_HDR_LEADSPC;
     /* No round trip for unknown commands. */
     *pf1 |= f1 & SMFIP_NOUNKNOWN;
-    /* negotiate runs before connect: remember it for mf_connect */
-    smfi_setpriv(ctx,
-                 (f1 & SMFIP_HDR_LEADSPC) ? (void *) &g_leadspc_mark : NULL);
+    /* These callbacks never refuse anything, so the MTA need not wait for
+     * their answers: one round trip less at connect and HELO, and none per
+     * header line and body chunk. */
+    *pf1 |= f1
+            & (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_HDR | SMFIP_NR_EOH
+               | SMFIP_NR_BODY);
+    /* With both scanners switched off nothing but the envelope matters
+     * (block lists at RCPT): the MTA does not send HELO, headers or body
+     * at all. */
+    skip = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY;
+    if (g_scan_never) {
+        *pf1 |= f1 & skip;
+    }
+    neg |= (*pf1 & SMFIP_HDR_LEADSPC) ? NEG_LEADSPC : 0;
+    neg |= (*pf1 & SMFIP_NR_CONN) ? NEG_NR_CONN : 0;
+    neg |= (*pf1 & SMFIP_NR_HELO) ? NEG_NR_HELO : 0;
+    neg |= (*pf1 & SMFIP_NR_HDR) ? NEG_NR_HDR : 0;
+    neg |= (*pf1 & SMFIP_NR_EOH) ? NEG_NR_EOH : 0;
+    neg |= (*pf1 & SMFIP_NR_BODY) ? NEG_NR_BODY : 0;
+    /* negotiate runs before connect: leave the bits for mf_connect */
+    smfi_setpriv(ctx, &g_marks[neg]);
     *pf2 = 0;
     *pf3 = 0;
     return SMFIS_CONTINUE;
@@ -941,8 +1105,13 @@ main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (pthread_key_create(&g_tls, tls_free) != 0) {
-        mtr_log(MTR_LOG_ERR, "pthread_key_create failed");
+    g_scan_never = !g_cfg.virus_scan && !g_cfg.spam_scan;
+    if (g_cfg.dir_cache_ttl > 0
+        && mfilter_cache_create(&g_cache, (size_t) g_cfg.dir_cache_size,
+                                g_cfg.dir_cache_ttl, &err)
+               != MTR_OK)
+    {
+        mtr_log(MTR_LOG_ERR, "directory cache: %s", err.msg);
         return 1;
     }
     /* The socket: group-writable for Postfix, nothing for others. */
@@ -970,6 +1139,7 @@ main(int argc, char **argv)
     opt = smfi_main();
     mtr_log(MTR_LOG_INFO, "stopped");
     mtr_log_close();
+    mfilter_cache_destroy(&g_cache);
     mtr_config_destroy(&g_raw);
     return opt == MI_SUCCESS ? 0 : 1;
 }

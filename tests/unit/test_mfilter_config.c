@@ -53,6 +53,8 @@ test_defaults(void **state)
     assert_int_equal(c.spam_max_size, 512 << 10);
     assert_int_equal(c.spam_engine, MFILTER_SPAM_SPAMD);
     assert_null(c.redis_host);
+    assert_int_equal(c.dir_cache_ttl, 60);
+    assert_int_equal(c.dir_cache_size, 1024);
     mtr_config_destroy(&raw);
 }
 
@@ -88,6 +90,11 @@ static const cfg_case_t cfg_cases[] = {
     { "relative spool", "", MTR_ERROR, NULL },
     { "password without dn", "ldap_bind_pw = x\n", MTR_ERROR, "ldap_bind_dn" },
     { "bad bool", "virus_scan = maybe\n", MTR_ERROR, "virus_scan" },
+    { "directory cache off", "directory_cache_ttl = 0\n", MTR_OK, NULL },
+    { "directory cache TTL over an hour", "directory_cache_ttl = 3601\n",
+      MTR_ERROR, "directory_cache_ttl" },
+    { "directory cache of no entries", "directory_cache_size = 0\n", MTR_ERROR,
+      "directory_cache_size" },
 };
 
 static void
