@@ -8,7 +8,8 @@
 #
 # Out-of-tree and packager friendly: CC, CFLAGS, LDFLAGS, DESTDIR and PREFIX
 # are honoured; nothing outside build/ and run/ is written except by
-# `make install` and by scripts/deps.sh (apt).
+# `make install`, by scripts/deps.sh (apt) and by the launcher's one line
+# in /etc/postfix/main.cf (see start_nginx in scripts/stack.sh).
 
 CC       ?= cc
 BUILD    := build

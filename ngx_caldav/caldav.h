@@ -60,6 +60,13 @@ typedef struct {
     int (*user_exists)(void *ctx, const char *user, char *displayname_r,
                        size_t displayname_size);
     void *user_ctx;
+    /* iMIP (scheduling with attendees outside the deployment, see
+     * caldav_sched.h): Postfix's sendmail, run as
+     * "PATH [-C CONFIG_DIR] -i -f ORGANIZER -- ATTENDEE".  NULL: iMIP off
+     * (such attendees are logged as not reached).  config_dir NULL: the
+     * default Postfix instance. */
+    const char *sendmail_path;
+    const char *sendmail_config_dir;
 } caldav_conf_t;
 
 typedef struct {

@@ -18,6 +18,7 @@
 #include "caldav_vcard.h"
 #include "mtr_ldap.h"
 
+#define LDAP_SIZELIMIT_EXCEEDED_CODE  4
 #define LDAP_INVALID_CREDENTIALS_CODE 49
 #define LDAP_UNWILLING_CODE           53
 
@@ -55,6 +56,7 @@ struct caldav_dir_s {
     char           *uri, *bind_dn, *bind_pw, *base, *domains_dn;
     int             timeout_ms, ttl;
     unsigned char   salt[16];
+    unsigned long   serial;
     pthread_mutex_t lock;
     login_slot_t    logins[CALDAV_DIR_LOGIN_SLOTS];
     gal_snap_t     *gals;
@@ -62,8 +64,11 @@ struct caldav_dir_s {
     size_t          nprincipals;
 };
 
-static __thread mtr_ldap_t   *thread_ldap;
-static __thread caldav_dir_t *thread_ldap_owner;
+static __thread mtr_ldap_t *thread_ldap;
+/* The serial of the handle thread_ldap was made for: an address could be
+ * reused by a later handle with other credentials. */
+static __thread unsigned long thread_ldap_serial;
+static unsigned long          dir_serial;
 
 int
 caldav_dir_create(caldav_dir_t **dp, const caldav_dir_opts_t *o, mtr_err_t *err)
@@ -95,6 +100,7 @@ caldav_dir_create(caldav_dir_t **dp, const caldav_dir_opts_t *o, mtr_err_t *err)
     d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
     d->ttl = o->ttl > 0 ? o->ttl : 60;
     pthread_mutex_init(&d->lock, NULL);
+    d->serial = __atomic_add_fetch(&dir_serial, 1, __ATOMIC_RELAXED);
     *dp = d;
     return MTR_OK;
 }
@@ -151,7 +157,7 @@ caldav_dir_thread_cleanup(void)
     if (thread_ldap != NULL) {
         mtr_ldap_destroy(&thread_ldap);
     }
-    thread_ldap_owner = NULL;
+    thread_ldap_serial = 0;
 }
 
 /* This thread's service connection. */
@@ -160,7 +166,7 @@ service(caldav_dir_t *d, mtr_err_t *err)
 {
     mtr_ldap_opts_t o;
 
-    if (thread_ldap != NULL && thread_ldap_owner == d) {
+    if (thread_ldap != NULL && thread_ldap_serial == d->serial) {
         return thread_ldap;
     }
     if (thread_ldap != NULL) {
@@ -174,7 +180,7 @@ service(caldav_dir_t *d, mtr_err_t *err)
     if (mtr_ldap_create(&thread_ldap, &o, err) != MTR_OK) {
         return NULL;
     }
-    thread_ldap_owner = d;
+    thread_ldap_serial = d->serial;
     return thread_ldap;
 }
 
@@ -241,6 +247,11 @@ lookup(caldav_dir_t *d, const char *user, char *dn_r, size_t dn_size,
         return MTR_DECLINED;
     }
     if (rc != MTR_OK) {
+        /* More than the 2 asked for: as ambiguous as 2, not an outage. */
+        if (mtr_ldap_last_result(l) == LDAP_SIZELIMIT_EXCEEDED_CODE) {
+            mtr_err_set(err, "%s: more than 2 directory entries", user);
+            return MTR_DECLINED;
+        }
         return MTR_ERROR;
     }
     if (res->nentries != 1) {
@@ -544,8 +555,13 @@ gal_load(caldav_dir_t *d, const char *domain, mtr_err_t *err)
     {
         return NULL;
     }
-    snprintf(base, sizeof(base), "ou=users,mortarDomainName=%s,%s", esc,
-             d->domains_dn);
+    if (snprintf(base, sizeof(base), "ou=users,mortarDomainName=%s,%s", esc,
+                 d->domains_dn)
+        >= (int) sizeof(base))
+    {
+        mtr_err_set(err, "directory base for %s too long", domain);
+        return NULL;
+    }
     rc = mtr_ldap_search(l, base, MTR_LDAP_SCOPE_ONE,
                          "(&(objectClass=mortarUser)"
                          "(mortarAccountStatus=active))",

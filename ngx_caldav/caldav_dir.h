@@ -51,9 +51,10 @@ void caldav_dir_destroy(caldav_dir_t **dp);
 /*
  * Check a login.  MTR_OK: user may use DAV (the address is normalized to
  * lower case in user_r, CALDAV_MAX_USER + 1 bytes); MTR_DECLINED: wrong
- * password, unknown, disabled or without the dav service (err says which,
- * for the log only: the client just gets 401); MTR_ERROR: the directory
- * cannot be reached (the client gets 503).
+ * password, unknown, ambiguous (several entries with that mail), disabled
+ * or without the dav service (err says which, for the log only: the client
+ * just gets 401); MTR_ERROR: the directory cannot be reached (the client
+ * gets 503).
  */
 int caldav_dir_login(caldav_dir_t *d, const char *user, size_t user_len,
                      const char *pw, size_t pw_len, char *user_r,

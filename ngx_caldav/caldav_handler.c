@@ -33,6 +33,8 @@
 
 #include "caldav.h"
 #include "caldav_ical.h"
+#include "caldav_sched.h"
+#include "caldav_share.h"
 #include "caldav_store.h"
 #include "caldav_types.h"
 #include "caldav_vcard.h"
@@ -477,6 +479,13 @@ store_for(const caldav_conf_t *conf, const char *owner, mtr_err_t *err)
     return slot->st;
 }
 
+/* caldav_sched.h: the same, for the scheduling code. */
+caldav_store_t *
+caldav_store_for(const caldav_conf_t *conf, const char *owner, mtr_err_t *err)
+{
+    return store_for(conf, owner, err);
+}
+
 /* The store name of a collection in a home (see provision()). */
 static void
 coll_key(const path_t *p, const char *name, char *out, size_t size)
@@ -678,6 +687,8 @@ http_date(int64_t t, char *out, size_t size)
     strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
+/* access: 3 the owner, 2 a read-write sharee (objects only: the
+ * collection's properties stay the owner's), 1 a read sharee. */
 static void
 add_privileges(caldav_buf_t *b, int access, int read_only)
 {
@@ -686,10 +697,12 @@ add_privileges(caldav_buf_t *b, int access, int read_only)
                        "<D:privilege><D:read-current-user-privilege-set/>"
                        "</D:privilege>"
                        "<D:privilege><C:read-free-busy/></D:privilege>");
-    if (access == 2 && !read_only) {
+    if (access == 3 && !read_only) {
         caldav_buf_adds(b, "<D:privilege><D:write/></D:privilege>"
-                           "<D:privilege><D:write-content/></D:privilege>"
-                           "<D:privilege><D:write-properties/></D:privilege>"
+                           "<D:privilege><D:write-properties/></D:privilege>");
+    }
+    if (access >= 2 && !read_only) {
+        caldav_buf_adds(b, "<D:privilege><D:write-content/></D:privilege>"
                            "<D:privilege><D:bind/></D:privilege>"
                            "<D:privilege><D:unbind/></D:privilege>");
     }
@@ -811,7 +824,7 @@ prop_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
         }
         if (strcmp(name, "current-user-privilege-set") == 0) {
             int access =
-                r->owner == NULL || strcmp(r->owner, me) == 0 ? 2 : c->access;
+                r->owner == NULL || strcmp(r->owner, me) == 0 ? 3 : c->access;
             add_privileges(b, access,
                            r->kind == RES_GAL || r->kind == RES_GAL_OBJ
                                || r->kind == RES_ROOT
@@ -934,6 +947,21 @@ prop_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
                                           ? 0
                                           : c->conf->quota_bytes - bytes));
             return 1;
+        }
+        if (r->kind == RES_COLL) {
+            caldav_share_res_t sr = {
+                .conf = c->conf,
+                .st = c->st,
+                .owner = r->owner,
+                .user = me,
+                .coll = coll,
+                .access = c->access,
+                .href = r->path,
+            };
+
+            if (caldav_share_prop(&sr, name, b, &c->err)) {
+                return 1;
+            }
         }
         return 0;
     }
@@ -1531,6 +1559,30 @@ res_init_gal(ctx_t *c, res_t *r)
              c->conf->prefix, c->p.user, CALDAV_GAL_NAME);
 }
 
+/* A collection shared with the requester, listed in their home under its
+ * URL in the owner's home, described with the owner's store and the
+ * share's access (caldav_share_walk). */
+static int
+shared_emit(void *arg, const char *owner, caldav_store_t *st,
+            const caldav_coll_t *coll, int access)
+{
+    ctx_t *c = arg;
+    int    saved = c->access;
+    res_t  r;
+
+    memset(&r, 0, sizeof(r));
+    r.kind = RES_COLL;
+    r.card = coll->kind == CALDAV_COLL_ADDRESSBOOK;
+    r.owner = owner;
+    r.coll = coll;
+    res_path_coll(c, &r, owner, coll);
+    c->st = st;
+    c->access = access;
+    ms_response(c, &r, &c->resp->body);
+    c->access = saved;
+    return c->resp->body.failed;
+}
+
 static void
 propfind_home(ctx_t *c, int depth)
 {
@@ -1559,6 +1611,11 @@ propfind_home(ctx_t *c, int depth)
         ms_response(c, &r, &c->resp->body);
     }
     caldav_coll_list_free(v, n);
+    /* what others share with this user; opening their stores may close
+     * this one: fetch it again */
+    (void) caldav_share_walk(c->conf, store_for, c->p.user, c->p.card,
+                             shared_emit, c, &c->err);
+    c->st = store_for(c->conf, c->p.user, &c->err);
     if (c->p.card && c->conf->gal_search != NULL) {
         res_init_gal(c, &r);
         ms_response(c, &r, &c->resp->body);
@@ -1880,7 +1937,7 @@ do_proppatch(ctx_t *c)
     const char *precond = NULL;
     res_t       r;
 
-    if (c->p.kind != RES_COLL || c->access != 2) {
+    if (c->p.kind != RES_COLL || strcmp(c->p.user, c->req->user) != 0) {
         dav_error(c, 403, "D:need-privileges",
                   "properties can be changed on your own collections only");
         return;
@@ -2295,11 +2352,13 @@ do_put_obj(ctx_t *c, int64_t **instp)
             return;
         }
     }
-    rc = caldav_store_obj_put(c->st, c->coll.id, c->p.obj, req->body,
-                              req->body_len, &ix, req->if_match,
-                              req->if_none_match != NULL
-                                  && strcmp(req->if_none_match, "*") == 0,
-                              etag, &created, conflict, &c->err);
+    /* stores, then schedules (RFC 6638) when it is an owner's calendar */
+    rc = caldav_sched_put(
+        c->conf, req->user, c->p.user, &c->coll, c->st, c->p.obj, req->body,
+        req->body_len, &ix, req->if_match,
+        req->if_none_match != NULL && strcmp(req->if_none_match, "*") == 0,
+        etag, &created, conflict, c->resp->log, sizeof(c->resp->log), &c->err);
+    c->st = NULL; /* the attendees' stores may have closed it */
     switch (rc) {
     case MTR_OK:
         break;
@@ -2347,8 +2406,10 @@ do_delete(ctx_t *c)
         return;
     }
     if (c->p.kind == RES_OBJ) {
-        rc = caldav_store_obj_delete(c->st, c->coll.id, c->p.obj,
-                                     c->req->if_match, &c->err);
+        rc = caldav_sched_delete(c->conf, c->req->user, c->p.user, &c->coll,
+                                 c->st, c->p.obj, c->req->if_match,
+                                 c->resp->log, sizeof(c->resp->log), &c->err);
+        c->st = NULL; /* the attendees' stores may have closed it */
     } else if (c->p.kind == RES_COLL && strcmp(c->p.user, c->req->user) == 0) {
         if (c->coll.kind == CALDAV_COLL_INBOX
             || c->coll.kind == CALDAV_COLL_OUTBOX) {
@@ -2374,6 +2435,30 @@ do_delete(ctx_t *c)
         return;
     }
     c->resp->status = 204;
+}
+
+/* POST of a D:share-resource body on a collection (caldav_share.c). */
+static void
+do_post(ctx_t *c)
+{
+    int         status = 0;
+    const char *precond = NULL;
+
+    if (c->p.kind != RES_COLL) {
+        dav_error(c, 403, "D:need-privileges",
+                  "only calendars and address books can be shared");
+        return;
+    }
+    if (caldav_share_post(c->conf, store_for, c->req, c->p.user, &c->coll,
+                          &status, &precond, &c->err)
+        != MTR_OK)
+    {
+        dav_error(c, status, precond, "%s", c->err.msg);
+        return;
+    }
+    c->st = NULL; /* the sharees' stores may have closed it */
+    c->resp->status = 200;
+    resp_log(c->resp, "shared %s", c->err.msg);
 }
 
 /* ---------------------------------------------------------------- */
@@ -3039,7 +3124,7 @@ do_report(ctx_t *c)
 
 static const char allow_methods[] =
     "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, "
-    "MKCALENDAR, REPORT";
+    "MKCALENDAR, REPORT, POST";
 
 void
 caldav_global_init(void)
@@ -3249,6 +3334,18 @@ caldav_handle(const caldav_conf_t *conf, const caldav_request_t *req,
         do_mkcol(&c, 1);
     } else if (method_is(req, "MKCOL")) {
         do_mkcol(&c, 0);
+    } else if (method_is(req, "POST") && c.p.kind == RES_COLL
+               && c.coll.kind == CALDAV_COLL_OUTBOX)
+    {
+        if (strcmp(c.p.user, req->user) != 0) {
+            dav_error(&c, 403, "D:need-privileges",
+                      "only the owner may use an outbox");
+        } else {
+            caldav_sched_post(conf, req->user, req->content_type, req->body,
+                              req->body_len, resp);
+        }
+    } else if (method_is(req, "POST") && caldav_share_is_post(req)) {
+        do_post(&c);
     } else {
         dav_error(&c, 405, NULL, "method %s is not supported here",
                   req->method);

@@ -175,9 +175,9 @@ int caldav_store_obj_get(caldav_store_t *st, int64_t coll_id, const char *name,
  * complete up to end (the caller checks the data instead);
  * CALDAV_STORE_NOT_FOUND.
  */
-int caldav_store_obj_hit(caldav_store_t *st, int64_t coll_id,
-                         const char *name, int64_t start, int64_t end,
-                         int *hit_r, mtr_err_t *err);
+int caldav_store_obj_hit(caldav_store_t *st, int64_t coll_id, const char *name,
+                         int64_t start, int64_t end, int *hit_r,
+                         mtr_err_t *err);
 
 /* Delete (leaving a tombstone); if_match as for put. */
 int caldav_store_obj_delete(caldav_store_t *st, int64_t coll_id,

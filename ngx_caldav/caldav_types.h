@@ -109,7 +109,8 @@ typedef enum {
     CALDAV_BODY_PRINCIPAL_PROPERTY_SEARCH,
     CALDAV_BODY_PRINCIPAL_SEARCH_PROPERTY_SET,
     CALDAV_BODY_PRINCIPAL_MATCH,
-    CALDAV_BODY_ACL_PRINCIPAL_PROP_SET
+    CALDAV_BODY_ACL_PRINCIPAL_PROP_SET,
+    CALDAV_BODY_SHARE_RESOURCE /* POST D:share-resource */
 } caldav_body_e;
 
 typedef enum {
@@ -137,6 +138,23 @@ typedef struct caldav_href_s caldav_href_t;
 struct caldav_href_s {
     char          *href; /* as sent (percent-encoded path or absolute URL) */
     caldav_href_t *next;
+};
+
+/* Access of a sharee (draft-pot-webdav-resource-sharing); the values are
+ * the ones caldav_store_share_set() takes. */
+typedef enum {
+    CALDAV_SHARE_NO_ACCESS = 0, /* D:no-access: removes the share */
+    CALDAV_SHARE_READ = 1,      /* D:read */
+    CALDAV_SHARE_READ_WRITE = 2 /* D:read-write */
+} caldav_share_access_e;
+
+/* One <D:sharee> of a D:share-resource body. */
+typedef struct caldav_sharee_s caldav_sharee_t;
+struct caldav_sharee_s {
+    /* as sent, trimmed: "mailto:bob@example.test" or a principal URL */
+    char                 *href;
+    caldav_share_access_e access;
+    caldav_sharee_t      *next;
 };
 
 typedef struct {
@@ -179,6 +197,9 @@ typedef struct {
     caldav_propname_t *search_props;
     char              *search_text;
     int                search_test_allof;
+
+    /* share-resource (POST), in document order */
+    caldav_sharee_t *sharees;
 } caldav_req_body_t;
 
 void caldav_req_body_free(caldav_req_body_t *body);

@@ -1,7 +1,7 @@
 /*
  * caldav_xml.c -- WebDAV/CalDAV/CardDAV request bodies (PROPFIND,
- * PROPPATCH, MKCALENDAR, extended MKCOL, REPORT) parsed with libxml2 into
- * a caldav_req_body_t.
+ * PROPPATCH, MKCALENDAR, extended MKCOL, REPORT, the share-resource POST)
+ * parsed with libxml2 into a caldav_req_body_t.
  *
  * Core (no host header).  Covered by tests/unit/test_caldav_xml.c and the
  * libFuzzer target tests/fuzz/fuzz_caldav_xml.c.
@@ -72,7 +72,8 @@ typedef enum {
     CALDAV_M_PROPPATCH,
     CALDAV_M_MKCALENDAR,
     CALDAV_M_MKCOL,
-    CALDAV_M_REPORT
+    CALDAV_M_REPORT,
+    CALDAV_M_POST
 } caldav_method_e;
 
 /* State of the SAX hooks while libxml2 builds the tree. */
@@ -100,11 +101,13 @@ typedef struct {
     int                    seen_prop;
     size_t                 nprops;
     size_t                 nhrefs;
+    size_t                 nsharees;
     caldav_propname_t    **props_tail;
     caldav_propname_t    **include_tail;
     caldav_propname_t    **search_tail;
     caldav_prop_update_t **upd_tail;
     caldav_href_t        **href_tail;
+    caldav_sharee_t      **sharee_tail;
 } caldav_px_t;
 
 typedef int (*caldav_report_pt)(caldav_px_t *px, xmlNodePtr root);
@@ -1689,6 +1692,88 @@ caldav_parse_report(caldav_px_t *px, xmlNodePtr root)
                        caldav_show(root->name, show, sizeof(show)));
 }
 
+/* ---- share-resource (POST) ------------------------------------------- */
+
+/*
+ * <D:sharee><D:href/><D:share-access><D:read/></D:share-access></D:sharee>:
+ * exactly one href and one access value; anything else inside (D:prop,
+ * D:comment, extensions) is ignored.
+ */
+static int
+caldav_sharee(caldav_px_t *px, xmlNodePtr n)
+{
+    caldav_sharee_t *sh;
+    xmlNodePtr       c, a;
+    int              have_access = 0;
+
+    if (++px->nsharees > CALDAV_XML_MAX_SHAREES) {
+        return caldav_fail(px, 400, NULL, "more than %d sharees",
+                           CALDAV_XML_MAX_SHAREES);
+    }
+    sh = calloc(1, sizeof(*sh));
+    if (sh == NULL) {
+        return caldav_nomem(px);
+    }
+    *px->sharee_tail = sh;
+    px->sharee_tail = &sh->next;
+    for (c = caldav_first(n); c != NULL; c = caldav_next(c)) {
+        if (caldav_is_el(c, NS_D, "href")) {
+            if (sh->href != NULL) {
+                return caldav_fail(px, 400, NULL, "sharee with two hrefs");
+            }
+            sh->href = caldav_text(px, c, 1);
+            if (sh->href == NULL) {
+                return MTR_ERROR;
+            }
+            if (sh->href[0] == '\0') {
+                return caldav_fail(px, 400, NULL, "empty sharee href");
+            }
+        } else if (caldav_is_el(c, NS_D, "share-access")) {
+            a = caldav_first(c);
+            if (have_access || a == NULL || caldav_next(a) != NULL) {
+                return caldav_fail(px, 400, NULL,
+                                   "share-access needs exactly one value");
+            }
+            if (caldav_is_el(a, NS_D, "read")) {
+                sh->access = CALDAV_SHARE_READ;
+            } else if (caldav_is_el(a, NS_D, "read-write")) {
+                sh->access = CALDAV_SHARE_READ_WRITE;
+            } else if (caldav_is_el(a, NS_D, "no-access")) {
+                sh->access = CALDAV_SHARE_NO_ACCESS;
+            } else {
+                return caldav_fail(px, 400, NULL,
+                                   "share-access must be read, read-write "
+                                   "or no-access");
+            }
+            have_access = 1;
+        }
+    }
+    if (sh->href == NULL) {
+        return caldav_fail(px, 400, NULL, "sharee without href");
+    }
+    if (!have_access) {
+        return caldav_fail(px, 400, NULL, "sharee without share-access");
+    }
+    return MTR_OK;
+}
+
+static int
+caldav_parse_share(caldav_px_t *px, xmlNodePtr root)
+{
+    xmlNodePtr c;
+
+    px->rb->kind = CALDAV_BODY_SHARE_RESOURCE;
+    for (c = caldav_first(root); c != NULL; c = caldav_next(c)) {
+        if (caldav_is_el(c, NS_D, "sharee") && caldav_sharee(px, c) < 0) {
+            return MTR_ERROR;
+        }
+    }
+    if (px->rb->sharees == NULL) {
+        return caldav_fail(px, 400, NULL, "share-resource without sharee");
+    }
+    return MTR_OK;
+}
+
 static int
 caldav_parse_propfind(caldav_px_t *px, xmlNodePtr root)
 {
@@ -1905,6 +1990,7 @@ caldav_method(const char *m, caldav_method_e *m_r)
         { "MKCALENDAR", CALDAV_M_MKCALENDAR },
         { "MKCOL", CALDAV_M_MKCOL },
         { "REPORT", CALDAV_M_REPORT },
+        { "POST", CALDAV_M_POST },
     };
     size_t i;
 
@@ -1962,6 +2048,11 @@ caldav_dispatch(caldav_px_t *px, caldav_method_e m, xmlNodePtr root)
         return caldav_fail(px, 415, NULL, "MKCOL body must be DAV:mkcol");
     case CALDAV_M_REPORT:
         return caldav_parse_report(px, root);
+    case CALDAV_M_POST:
+        if (caldav_is_el(root, NS_D, "share-resource")) {
+            return caldav_parse_share(px, root);
+        }
+        break;
     }
     return caldav_fail(px, 400, NULL, "unexpected root element %s",
                        caldav_show(root->name, show, sizeof(show)));
@@ -2026,6 +2117,7 @@ caldav_xml_parse(const char *method, const char *body, size_t len,
     px.search_tail = &px.rb->search_props;
     px.upd_tail = &px.rb->updates;
     px.href_tail = &px.rb->hrefs;
+    px.sharee_tail = &px.rb->sharees;
     px.fns = NS_C;
 
     if (len == 0 || caldav_is_blank(body, len)) {
@@ -2125,6 +2217,7 @@ caldav_req_body_free(caldav_req_body_t *body)
 {
     caldav_prop_update_t *u, *unext;
     caldav_href_t        *h, *hnext;
+    caldav_sharee_t      *sh, *shnext;
 
     if (body == NULL) {
         return;
@@ -2145,6 +2238,11 @@ caldav_req_body_free(caldav_req_body_t *body)
         hnext = h->next;
         free(h->href);
         free(h);
+    }
+    for (sh = body->sharees; sh != NULL; sh = shnext) {
+        shnext = sh->next;
+        free(sh->href);
+        free(sh);
     }
     caldav_comp_filters_free(body->comp_filter);
     if (body->card_filter != NULL) {

@@ -17,6 +17,10 @@
  *                D:principal-property-search,
  *                D:principal-search-property-set, D:principal-match,
  *                D:acl-principal-prop-set
+ *   POST         D:share-resource (draft-pot-webdav-resource-sharing:
+ *                D:sharee with one D:href and one D:share-access of
+ *                D:read, D:read-write or D:no-access; D:prop and
+ *                D:comment are ignored)
  *
  * Errors: MTR_ERROR with *status_r = 400 (malformed XML, bad values such as
  * a time-range without start and end, an unknown collation: then
@@ -35,10 +39,11 @@
 #include "caldav_types.h"
 #include "mtr_core.h"
 
-#define CALDAV_XML_MAX_BODY  (4u * 1024 * 1024) /* request body */
-#define CALDAV_XML_MAX_DEPTH 64                 /* element nesting */
-#define CALDAV_XML_MAX_HREFS 10000              /* multiget hrefs */
-#define CALDAV_XML_MAX_PROPS 256                /* props in one request */
+#define CALDAV_XML_MAX_BODY    (4u * 1024 * 1024) /* request body */
+#define CALDAV_XML_MAX_DEPTH   64                 /* element nesting */
+#define CALDAV_XML_MAX_HREFS   10000              /* multiget hrefs */
+#define CALDAV_XML_MAX_PROPS   256                /* props in one request */
+#define CALDAV_XML_MAX_SHAREES 100                /* sharees in one POST */
 
 /*
  * Parse body (len bytes, may be 0) sent with method (upper-case HTTP

@@ -6,7 +6,9 @@
 # Core: caldav_buf.c (buffers, XML/href escaping), caldav_xml.c (request
 # bodies, libxml2), caldav_ical.c (iCalendar, libical), caldav_vcard.c
 # (vCard on libical's parser), caldav_store.c (per-user SQLite),
-# caldav_handler.c (methods, paths, ACL), caldav_auth.c (credential cache).
+# caldav_handler.c (methods, paths, ACL), caldav_share.c (sharing between
+# users of a domain), caldav_sched.c (scheduling, RFC 6638), caldav_auth.c
+# (credential cache).
 # Unit tests: tests/unit/test_caldav_*.c.
 
 CALDAV_CFLAGS := -Ingx_caldav $(shell pkg-config --cflags libxml-2.0 libical sqlite3 2>/dev/null)

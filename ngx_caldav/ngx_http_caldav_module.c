@@ -28,6 +28,7 @@
  *                 caldav_max_resource_size 10m;
  *                 caldav_quota             100m;
  *                 caldav_plaintext         off;
+ *                 caldav_sendmail          /usr/sbin/sendmail;
  *                 client_max_body_size     12m;
  *                 client_body_buffer_size  1m;
  *             }
@@ -37,6 +38,12 @@
  *
  * caldav_plaintext off (the default) refuses Basic credentials on a
  * connection without TLS: the password would cross the network in clear.
+ *
+ * caldav_sendmail off | PATH [CONFIG_DIR] (default off) is how invitations
+ * reach attendees outside the deployment (iMIP, RFC 6047): the thread runs
+ * "PATH [-C CONFIG_DIR] -i -f ORGANIZER -- ATTENDEE" with the message on
+ * stdin (caldav_sched.c).  Attendees who are accounts of the deployment
+ * are scheduled directly, with or without it.
  */
 
 
@@ -75,6 +82,8 @@ typedef struct {
     off_t                max_resource_size;
     off_t                quota;
     ngx_flag_t           plaintext;
+    ngx_str_t            sendmail;
+    ngx_str_t            sendmail_conf_dir;
     caldav_conf_t        core;
 } ngx_http_caldav_loc_conf_t;
 
@@ -112,6 +121,8 @@ static ngx_int_t ngx_http_caldav_send(ngx_http_request_t *r,
 static ngx_int_t ngx_http_caldav_add_header(ngx_http_request_t *r,
     const char *key, const char *value);
 static char *ngx_http_caldav(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_caldav_sendmail(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void *ngx_http_caldav_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_caldav_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_caldav_create_loc_conf(ngx_conf_t *cf);
@@ -170,6 +181,13 @@ static ngx_command_t  ngx_http_caldav_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_caldav_loc_conf_t, plaintext),
+      NULL },
+
+    { ngx_string("caldav_sendmail"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_caldav_sendmail,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("caldav_ldap_uri"),
@@ -633,8 +651,8 @@ ngx_http_caldav_send(ngx_http_request_t *r, ngx_http_caldav_task_ctx_t *t)
 
     if (t->resp.dav_header) {
         if (ngx_http_caldav_add_header(r, "DAV",
-                "1, 3, access-control, calendar-access, addressbook, "
-                "extended-mkcol")
+                "1, 3, access-control, calendar-access, "
+                "calendar-auto-schedule, addressbook, extended-mkcol")
             != NGX_OK
             || ngx_http_caldav_add_header(r, "Allow", caldav_allow_methods())
                != NGX_OK)
@@ -748,6 +766,50 @@ ngx_http_caldav(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_caldav_handler;
     lcf->enable = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* caldav_sendmail off | PATH [CONFIG_DIR] */
+static char *
+ngx_http_caldav_sendmail(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_caldav_loc_conf_t  *lcf = conf;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
+
+    if (lcf->sendmail.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && ngx_strcmp(value[1].data, "off") == 0)
+    {
+        ngx_str_set(&lcf->sendmail, "");
+        ngx_str_set(&lcf->sendmail_conf_dir, "");
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len == 0 || value[i].data[0] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "caldav_sendmail: \"%V\" is not an absolute "
+                               "path", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    lcf->sendmail = value[1];
+
+    if (cf->args->nelts == 3) {
+        lcf->sendmail_conf_dir = value[2];
+
+    } else {
+        ngx_str_set(&lcf->sendmail_conf_dir, "");
+    }
 
     return NGX_CONF_OK;
 }
@@ -890,6 +952,11 @@ ngx_http_caldav_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_off_value(conf->quota, prev->quota, 0);
     ngx_conf_merge_value(conf->plaintext, prev->plaintext, 0);
 
+    if (conf->sendmail.data == NULL) {
+        conf->sendmail = prev->sendmail;
+        conf->sendmail_conf_dir = prev->sendmail_conf_dir;
+    }
+
     if (!conf->enable) {
         return NGX_CONF_OK;
     }
@@ -937,6 +1004,21 @@ ngx_http_caldav_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->core.quota_bytes = (uint64_t) conf->quota;
     conf->core.gal_search = ngx_http_caldav_gal;
     conf->core.user_exists = ngx_http_caldav_user_exists;
+
+    if (conf->sendmail.len) {
+        conf->core.sendmail_path = ngx_http_caldav_cstr(cf, &conf->sendmail);
+        if (conf->core.sendmail_path == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->sendmail_conf_dir.len) {
+        conf->core.sendmail_config_dir =
+                         ngx_http_caldav_cstr(cf, &conf->sendmail_conf_dir);
+        if (conf->core.sendmail_config_dir == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     return NGX_CONF_OK;
 }

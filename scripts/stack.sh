@@ -492,6 +492,21 @@ start_nginx() {
         [ -f "$build/modules/ngx_http_${m}_module.so" ] \
             || die "$build/modules/ngx_http_${m}_module.so is missing: run 'make'"
     done
+    # Scheduling (iMIP): nginx's workers (www-data) hand invitations to this
+    # stack's Postfix with "sendmail -C $run/postfix/etc"; Postfix lets a
+    # non-root user name another config dir only when the default main.cf
+    # lists it in alternate_config_directories (its multi-instance rule).
+    # Debian's Postfix is installed with "No configuration": the file is
+    # made with just that line.  The one write outside run/ and build/.
+    local main=/etc/postfix/main.cf dir="$run/postfix/etc"
+    [ -e "$main" ] || printf '# Mortar stacks (scripts/stack.sh)\n' >"$main"
+    if ! grep -Eq "^alternate_config_directories.*[ =,]$dir(,|\$| )" "$main"; then
+        if grep -q '^alternate_config_directories' "$main"; then
+            sed -i "s|^alternate_config_directories[[:space:]]*=.*|&, $dir|" "$main"
+        else
+            printf 'alternate_config_directories = %s\n' "$dir" >>"$main"
+        fi
+    fi
     # CalDAV/CardDAV: the per-user stores belong to nginx's workers; the
     # master (root) reads the directory password when it loads the config.
     mkdir -p "$run/dav"

@@ -32,8 +32,10 @@ typedef struct {
     size_t      len;
 } mtr_str_t;
 
-#define mtr_string(s) \
-    { (s), sizeof(s) - 1 }
+#define mtr_string(s)                                                          \
+    {                                                                          \
+        (s), sizeof(s) - 1                                                     \
+    }
 
 #if defined(__GNUC__)
 #define MTR_PRINTF(f, a) __attribute__((format(printf, f, a)))

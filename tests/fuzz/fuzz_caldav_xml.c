@@ -28,7 +28,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const methods[] = { "PROPFIND", "PROPPATCH", "MKCALENDAR",
-                                       "MKCOL",    "REPORT",    "GET" };
+                                       "MKCOL",    "REPORT",    "GET",
+                                       "POST" };
 
 static void
 check(int ok)

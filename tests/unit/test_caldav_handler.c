@@ -53,6 +53,17 @@ fake_exists(void *ctx, const char *user, char *dn, size_t size)
     if (dn != NULL && size > 0) {
         snprintf(dn, size, "%s", user);
     }
+    /* u0..u99@example.test: the test of many stores at once */
+    {
+        unsigned n;
+        int      end = 0;
+
+        if (sscanf(user, "u%2u@example.test%n", &n, &end) == 1 && end > 0
+            && user[end] == '\0')
+        {
+            return 1;
+        }
+    }
     return strcmp(user, "alice@example.test") == 0
            || strcmp(user, "bob@example.test") == 0;
 }
@@ -565,6 +576,510 @@ test_vcard(void **state)
     assert_true(body_has("b.ics</D:href><D:status>HTTP/1.1 404"));
 }
 
+/* ---- sharing (caldav_share.c) ------------------------------------------ */
+
+#define ALICE    "alice@example.test"
+#define BOB      "bob@example.test"
+#define ACAL     "/dav/calendars/" ALICE "/"
+#define ABOOK    "/dav/addressbooks/" ALICE "/"
+#define SHARE_CT "application/davsharing+xml"
+
+static const opts_t as_bob = { .user = BOB };
+static const opts_t share_ct = { .content_type = SHARE_CT };
+
+static const char share_fmt[] =
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+    "<D:share-resource xmlns:D=\"DAV:\"><D:sharee><D:href>%s</D:href>"
+    "<D:share-access><D:%s/></D:share-access></D:sharee>"
+    "</D:share-resource>";
+
+static const char share_props[] =
+    "<d:propfind xmlns:d=\"DAV:\"><d:prop><d:displayname/><d:owner/>"
+    "<d:current-user-privilege-set/><d:share-access/><d:invite/>"
+    "<d:share-resource-uri/><d:resourcetype/></d:prop></d:propfind>";
+
+static const char event_b[] =
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:from-bob\r\nDTSTAMP:20260101T000000Z\r\n"
+    "DTSTART:20260112T090000Z\r\nDTEND:20260112T100000Z\r\n"
+    "SUMMARY:Bob's\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+/* POST a share of path with one sharee (href) and access as user. */
+static int
+share(const char *user, const char *path, const char *href, const char *access)
+{
+    char   body[600];
+    opts_t o = { .user = user, .content_type = SHARE_CT };
+
+    snprintf(body, sizeof(body), share_fmt, href, access);
+    return run("POST", path, body, &o);
+}
+
+/* The <D:response> of href in the last multistatus, copied into out
+ * ("" when absent). */
+static void
+response_of(const char *href, char *out, size_t size)
+{
+    char        start[300];
+    const char *p, *e;
+
+    out[0] = '\0';
+    snprintf(start, sizeof(start), "<D:href>%s</D:href>", href);
+    p = resp.body.data ? strstr(resp.body.data, start) : NULL;
+    if (p == NULL) {
+        return;
+    }
+    e = strstr(p, "</D:response>");
+    assert_non_null(e);
+    assert_true((size_t) (e - p) < size);
+    memcpy(out, p, (size_t) (e - p));
+    out[e - p] = '\0';
+}
+
+static void
+test_share_read(void **state)
+{
+    const char *mk = "<c:mkcalendar xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:"
+                     "params:xml:ns:caldav\"><d:set><d:prop><d:displayname>"
+                     "Team</d:displayname></d:prop></d:set></c:mkcalendar>";
+    const char *mg =
+        "<c:calendar-multiget xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:"
+        "xml:ns:caldav\"><d:prop><d:getetag/><c:calendar-data/></d:prop>"
+        "<d:href>" ACAL "team/one.ics</d:href></c:calendar-multiget>";
+    const char *patch =
+        "<d:propertyupdate xmlns:d=\"DAV:\"><d:set><d:prop><d:displayname>"
+        "Mine now</d:displayname></d:prop></d:set></d:propertyupdate>";
+    char body[800], one[4000];
+
+    (void) state;
+    assert_int_equal(run("MKCALENDAR", ACAL "team/", mk, NULL), 201);
+    assert_int_equal(run("PUT", ACAL "team/one.ics", event_once, NULL), 201);
+
+    print_message("case: not shared yet: bob gets 403\n");
+    assert_int_equal(run("PROPFIND", ACAL "team/", NULL, &as_bob), 403);
+    assert_int_equal(run("GET", ACAL "team/one.ics", NULL, &as_bob), 403);
+
+    print_message("case: alice shares read with bob\n");
+    assert_int_equal(share(ALICE, ACAL "team/", "mailto:" BOB, "read"), 200);
+    assert_int_equal(resp.body.len, 0);
+    assert_non_null(strstr(resp.log, BOB));
+
+    print_message("case: bob reads: PROPFIND, GET, REPORTs\n");
+    assert_int_equal(run("PROPFIND", ACAL "team/", share_props,
+                         &(opts_t){ .user = BOB, .depth = "1" }),
+                     207);
+    assert_true(body_has("<D:href>" ACAL "team/one.ics</D:href>"));
+    response_of(ACAL "team/", one, sizeof(one));
+    assert_non_null(strstr(one, "<D:displayname>Team</D:displayname>"));
+    assert_non_null(strstr(one, "<D:privilege><D:read/></D:privilege>"));
+    assert_null(strstr(one, "write"));
+    assert_null(strstr(one, "<D:bind/>"));
+    assert_non_null(strstr(one, "<D:share-access><D:read/></D:share-access>"));
+    assert_non_null(strstr(one, "<D:owner><D:href>/dav/principals/" ALICE
+                                "/</D:href></D:owner>"));
+    assert_int_equal(run("GET", ACAL "team/one.ics", NULL, &as_bob), 200);
+    assert_true(body_has("SUMMARY:Dentist"));
+    snprintf(body, sizeof(body), query_week_fmt, "20260109T000000Z",
+             "20260116T000000Z");
+    assert_int_equal(run("REPORT", ACAL "team/", body,
+                         &(opts_t){ .user = BOB, .depth = "1" }),
+                     207);
+    assert_true(body_has("/team/one.ics</D:href>"));
+    assert_int_equal(run("REPORT", ACAL "team/", mg, &as_bob), 207);
+    assert_true(body_has("SUMMARY:Dentist"));
+    snprintf(body, sizeof(body), sync_body_fmt, "");
+    assert_int_equal(run("REPORT", ACAL "team/", body, &as_bob), 207);
+    assert_true(body_has("/team/one.ics</D:href>"));
+
+    print_message("case: bob cannot write, delete, rename or re-share\n");
+    assert_int_equal(run("PUT", ACAL "team/b.ics", event_b, &as_bob), 403);
+    assert_true(body_has("<D:need-privileges/>"));
+    assert_int_equal(run("PUT", ACAL "team/one.ics", event_once, &as_bob), 403);
+    assert_int_equal(run("DELETE", ACAL "team/one.ics", NULL, &as_bob), 403);
+    assert_true(body_has("<D:need-privileges/>"));
+    assert_int_equal(run("DELETE", ACAL "team/", NULL, &as_bob), 403);
+    assert_int_equal(run("PROPPATCH", ACAL "team/", patch, &as_bob), 403);
+    assert_true(body_has("<D:need-privileges/>"));
+    assert_int_equal(share(BOB, ACAL "team/", "mailto:" BOB, "read-write"),
+                     403);
+    assert_true(body_has("<D:need-privileges/>"));
+    assert_true(body_has("only the owner"));
+    assert_int_equal(run("MKCALENDAR", ACAL "bobs/", NULL, &as_bob), 403);
+    assert_int_equal(run("GET", ACAL "team/one.ics", NULL, NULL), 200);
+    assert_true(body_has("SUMMARY:Dentist"));
+
+    print_message("case: the owner sees the share\n");
+    assert_int_equal(
+        run("PROPFIND", ACAL "team/", share_props, &(opts_t){ .depth = "0" }),
+        207);
+    assert_true(body_has("<D:share-access><D:shared-owner/>"
+                         "</D:share-access>"));
+    assert_true(body_has("<D:invite><D:sharee><D:href>/dav/principals/" ALICE
+                         "/</D:href><D:share-access><D:shared-owner/>"));
+    assert_true(body_has("<D:sharee><D:href>mailto:" BOB "</D:href>"
+                         "<D:share-access><D:read/></D:share-access>"
+                         "<D:invite-accepted/></D:sharee></D:invite>"));
+    assert_true(body_has("<D:share-resource-uri><D:href>" ACAL
+                         "team/</D:href></D:share-resource-uri>"));
+    assert_true(body_has("<D:privilege><D:write-properties/></D:privilege>"));
+    /* a collection nobody shares */
+    assert_int_equal(run("PROPFIND", ACAL "default/", share_props,
+                         &(opts_t){ .depth = "0" }),
+                     207);
+    assert_true(body_has("<D:share-access><D:not-shared/></D:share-access>"));
+    assert_true(body_has("<D:invite><D:sharee><D:href>/dav/principals/" ALICE
+                         "/</D:href><D:share-access><D:shared-owner/>"
+                         "</D:share-access><D:invite-accepted/></D:sharee>"
+                         "</D:invite>"));
+    /* the inbox is not a shared-able collection: no sharing properties */
+    assert_int_equal(
+        run("PROPFIND", ACAL "inbox/", share_props, &(opts_t){ .depth = "0" }),
+        207);
+    assert_false(body_has("<D:not-shared/>"));
+}
+
+static void
+test_share_read_write(void **state)
+{
+    const char *patch =
+        "<d:propertyupdate xmlns:d=\"DAV:\"><d:set><d:prop><d:displayname>"
+        "Mine now</d:displayname></d:prop></d:set></d:propertyupdate>";
+    char body[800], tok1[200], tok2[200], one[4000];
+
+    (void) state;
+    assert_int_equal(run("MKCALENDAR", ACAL "rw/", NULL, NULL), 201);
+    assert_int_equal(share(ALICE, ACAL "rw/", "mailto:" BOB, "read-write"),
+                     200);
+    snprintf(body, sizeof(body), sync_body_fmt, "");
+    assert_int_equal(run("REPORT", ACAL "rw/", body, NULL), 207);
+    last_token(tok1, sizeof(tok1));
+
+    print_message("case: bob writes; alice sees it and her token moves\n");
+    assert_int_equal(
+        run("PUT", ACAL "rw/b.ics", event_b,
+            &(opts_t){ .user = BOB, .content_type = "text/calendar" }),
+        201);
+    assert_int_equal(run("GET", ACAL "rw/b.ics", NULL, NULL), 200);
+    assert_true(body_has("SUMMARY:Bob's"));
+    snprintf(body, sizeof(body), sync_body_fmt, tok1);
+    assert_int_equal(run("REPORT", ACAL "rw/", body, NULL), 207);
+    assert_true(body_has("/rw/b.ics</D:href>"));
+    last_token(tok2, sizeof(tok2));
+    assert_string_not_equal(tok1, tok2);
+
+    print_message("case: bob's privileges: objects yes, properties no\n");
+    assert_int_equal(run("PROPFIND", ACAL "rw/", share_props,
+                         &(opts_t){ .user = BOB, .depth = "0" }),
+                     207);
+    response_of(ACAL "rw/", one, sizeof(one));
+    assert_non_null(strstr(one, "<D:write-content/>"));
+    assert_non_null(strstr(one, "<D:bind/>"));
+    assert_non_null(strstr(one, "<D:unbind/>"));
+    assert_null(strstr(one, "<D:write/>"));
+    assert_null(strstr(one, "<D:write-properties/>"));
+    assert_non_null(
+        strstr(one, "<D:share-access><D:read-write/></D:share-access>"));
+
+    print_message("case: bob may not change, delete or share the calendar\n");
+    assert_int_equal(run("PROPPATCH", ACAL "rw/", patch, &as_bob), 403);
+    assert_int_equal(run("DELETE", ACAL "rw/", NULL, &as_bob), 403);
+    assert_int_equal(share(BOB, ACAL "rw/", "mailto:" ALICE, "read"), 403);
+    assert_int_equal(run("MKCALENDAR", ACAL "rw2/", NULL, &as_bob), 403);
+    assert_int_equal(run("PROPFIND", ACAL, NULL, &as_bob), 403);
+
+    print_message("case: bob deletes his object\n");
+    assert_int_equal(run("DELETE", ACAL "rw/b.ics", NULL, &as_bob), 204);
+    assert_int_equal(run("GET", ACAL "rw/b.ics", NULL, NULL), 404);
+    assert_int_equal(run("PUT", ACAL "rw/b.ics", event_b, &as_bob), 201);
+
+    print_message("case: read-write down to read, then no-access\n");
+    assert_int_equal(share(ALICE, ACAL "rw/", "mailto:" BOB, "read"), 200);
+    assert_int_equal(run("PUT", ACAL "rw/c.ics", event_once, &as_bob), 403);
+    assert_int_equal(run("GET", ACAL "rw/b.ics", NULL, &as_bob), 200);
+    assert_int_equal(share(ALICE, ACAL "rw/", "mailto:" BOB, "no-access"), 200);
+    assert_int_equal(run("GET", ACAL "rw/b.ics", NULL, &as_bob), 403);
+    assert_int_equal(run("PROPFIND", ACAL "rw/", NULL, &as_bob), 403);
+    assert_int_equal(run("PUT", ACAL "rw/c.ics", event_once, &as_bob), 403);
+    assert_int_equal(
+        run("PROPFIND", ACAL "rw/", share_props, &(opts_t){ .depth = "0" }),
+        207);
+    assert_true(body_has("<D:not-shared/>"));
+    assert_false(body_has("mailto:" BOB));
+    /* removing what is not there is fine */
+    assert_int_equal(share(ALICE, ACAL "rw/", "mailto:" BOB, "no-access"), 200);
+}
+
+typedef struct {
+    const char *name;
+    const char *user;
+    const char *path;
+    const char *content_type;
+    const char *body;
+    int         status;
+    const char *says; /* in the body, or NULL */
+} share_case_t;
+
+#define SH1(href, access)                                                      \
+    "<D:share-resource xmlns:D=\"DAV:\"><D:sharee><D:href>" href               \
+    "</D:href><D:share-access><D:" access "/></D:share-access></D:sharee>"     \
+    "</D:share-resource>"
+
+static const share_case_t share_cases[] = {
+    { "another domain", ALICE, ACAL "default/", SHARE_CT,
+      SH1("mailto:carol@elsewhere.test", "read"), 403, "within a domain" },
+    { "unknown user", ALICE, ACAL "default/", SHARE_CT,
+      SH1("mailto:dave@example.test", "read"), 403, "not an active account" },
+    { "the owner herself", ALICE, ACAL "default/", SHARE_CT,
+      SH1("mailto:ALICE@example.test", "read"), 403, "owns this" },
+    { "not an address", ALICE, ACAL "default/", SHARE_CT,
+      SH1("mailto:bob", "read"), 403, "not a mailto" },
+    { "a URL elsewhere", ALICE, ACAL "default/", SHARE_CT,
+      SH1("https://evil.test/users/bob@example.test/", "read"), 403,
+      "not a mailto" },
+    { "a principal URL with a dot segment", ALICE, ACAL "default/", SHARE_CT,
+      SH1("/dav/principals/../bob@example.test/", "read"), 403,
+      "not a mailto" },
+    { "one bad sharee spoils the lot", ALICE, ACAL "default/", SHARE_CT,
+      "<D:share-resource xmlns:D=\"DAV:\"><D:sharee><D:href>mailto:" BOB
+      "</D:href><D:share-access><D:read/></D:share-access></D:sharee>"
+      "<D:sharee><D:href>mailto:dave@example.test</D:href><D:share-access>"
+      "<D:read/></D:share-access></D:sharee></D:share-resource>",
+      403, "dave@example.test" },
+    { "the scheduling inbox", ALICE, ACAL "inbox/", SHARE_CT,
+      SH1("mailto:" BOB, "read"), 403, "only calendars and address books" },
+    { "the directory", ALICE, ABOOK "directory/", SHARE_CT,
+      SH1("mailto:" BOB, "read"), 403, "only calendars and address books" },
+    { "a home", ALICE, ACAL, SHARE_CT, SH1("mailto:" BOB, "read"), 403,
+      "only calendars and address books" },
+    { "an object", ALICE, ACAL "default/x.ics", SHARE_CT,
+      SH1("mailto:" BOB, "read"), 403, NULL },
+    { "no such calendar", ALICE, ACAL "nope/", SHARE_CT,
+      SH1("mailto:" BOB, "read"), 404, NULL },
+    { "bob on a calendar not shared with him", BOB, ACAL "default/", SHARE_CT,
+      SH1("mailto:" BOB, "read"), 403, "need-privileges" },
+    { "malformed XML", ALICE, ACAL "default/", SHARE_CT,
+      "<D:share-resource xmlns:D=\"DAV:\"><D:sharee>", 400, "malformed" },
+    { "empty body", ALICE, ACAL "default/", SHARE_CT, "", 400,
+      "needs a request body" },
+    { "XXE", ALICE, ACAL "default/", SHARE_CT,
+      "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+      "<D:share-resource xmlns:D=\"DAV:\"><D:sharee><D:href>&e;</D:href>"
+      "<D:share-access><D:read/></D:share-access></D:sharee>"
+      "</D:share-resource>",
+      400, "DTDs" },
+    { "bad share-access", ALICE, ACAL "default/", SHARE_CT,
+      SH1("mailto:" BOB, "all"), 400, "read, read-write or no-access" },
+    /* not ours: whatever answers them, they share nothing (status -1:
+     * anything but 2xx) */
+    { "another POST (text/calendar)", ALICE, ACAL "default/", "text/calendar",
+      "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", -1, NULL },
+    { "POST without a content type", ALICE, ACAL "default/", NULL,
+      SH1("mailto:" BOB, "read"), -1, NULL },
+    { "application/xml of another kind", ALICE, ACAL "default/",
+      "application/xml", "<D:propfind xmlns:D=\"DAV:\"/>", -1, NULL },
+};
+
+static void
+test_share_refused(void **state)
+{
+    (void) state;
+    for (size_t i = 0; i < sizeof(share_cases) / sizeof(share_cases[0]); i++) {
+        const share_case_t *t = &share_cases[i];
+        opts_t o = { .user = t->user, .content_type = t->content_type };
+
+        print_message("case: %s\n", t->name);
+        if (t->status < 0) {
+            int st = run("POST", t->path, t->body, &o);
+
+            assert_true(st < 200 || st > 299);
+            continue;
+        }
+        assert_int_equal(run("POST", t->path, t->body, &o), t->status);
+        if (t->says != NULL) {
+            assert_true(body_has(t->says));
+        }
+    }
+    print_message("case: nothing above shared anything with bob\n");
+    assert_int_equal(run("PROPFIND", ACAL "default/", NULL, &as_bob), 403);
+    assert_int_equal(run("PROPFIND", ACAL "default/", share_props,
+                         &(opts_t){ .depth = "0" }),
+                     207);
+    assert_true(body_has("<D:not-shared/>"));
+
+    print_message("case: principal URLs and case are accepted\n");
+    assert_int_equal(run("POST", ACAL "default/",
+                         SH1("https://dav.example.test/dav/principals/"
+                             "bob%40example.test/",
+                             "read"),
+                         &(opts_t){ .content_type = "application/xml; "
+                                                    "charset=utf-8" }),
+                     200);
+    assert_int_equal(run("GET", ACAL "default/", NULL, &as_bob), 200);
+    assert_int_equal(
+        share(ALICE, ACAL "default/", "MAILTO:Bob@Example.TEST", "no-access"),
+        200);
+    assert_int_equal(run("GET", ACAL "default/", NULL, &as_bob), 403);
+    assert_int_equal(
+        share(ALICE, ACAL "default/", "/dav/principals/" BOB "/", "read"), 200);
+    assert_int_equal(run("PROPFIND", ACAL "default/", share_props,
+                         &(opts_t){ .depth = "0" }),
+                     207);
+    assert_true(body_has("<D:href>mailto:" BOB "</D:href>"));
+    assert_int_equal(share(ALICE, ACAL "default/", "mailto:" BOB, "no-access"),
+                     200);
+}
+
+static void
+test_share_listing(void **state)
+{
+    const char *mk = "<c:mkcalendar xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:"
+                     "params:xml:ns:caldav\"><d:set><d:prop><d:displayname>"
+                     "Alice &amp; Co</d:displayname></d:prop></d:set>"
+                     "</c:mkcalendar>";
+    const char *mkbook =
+        "<d:mkcol xmlns:d=\"DAV:\" xmlns:cr=\"urn:ietf:params:xml:ns:"
+        "carddav\"><d:set><d:prop><d:resourcetype><d:collection/>"
+        "<cr:addressbook/></d:resourcetype><d:displayname>Clients"
+        "</d:displayname></d:prop></d:set></d:mkcol>";
+    const opts_t bob1 = { .user = BOB, .depth = "1" };
+    char         one[4000];
+
+    (void) state;
+    assert_int_equal(run("MKCALENDAR", ACAL "listed/", mk, NULL), 201);
+    assert_int_equal(run("MKCOL", ABOOK "clients/", mkbook, NULL), 201);
+    assert_int_equal(share(ALICE, ACAL "listed/", "mailto:" BOB, "read"), 200);
+    assert_int_equal(
+        share(ALICE, ABOOK "clients/", "mailto:" BOB, "read-write"), 200);
+
+    print_message("case: bob's calendar home lists alice's calendar\n");
+    assert_int_equal(
+        run("PROPFIND", "/dav/calendars/" BOB "/", share_props, &bob1), 207);
+    assert_true(body_has("<D:href>/dav/calendars/" BOB "/default/</D:href>"));
+    response_of(ACAL "listed/", one, sizeof(one));
+    assert_true(one[0] != '\0');
+    assert_non_null(
+        strstr(one, "<D:displayname>Alice &amp; Co</D:displayname>"));
+    assert_non_null(strstr(one, "<C:calendar/>"));
+    assert_non_null(strstr(one, "<D:owner><D:href>/dav/principals/" ALICE
+                                "/</D:href></D:owner>"));
+    assert_non_null(strstr(one, "<D:share-access><D:read/></D:share-access>"));
+    assert_null(strstr(one, "<D:write-content/>"));
+    /* alice's own calendars are not listed, nor the address book */
+    assert_false(body_has(ACAL "default/"));
+    assert_false(body_has(ABOOK "clients/"));
+
+    print_message("case: bob's address book home lists alice's book\n");
+    assert_int_equal(
+        run("PROPFIND", "/dav/addressbooks/" BOB "/", share_props, &bob1), 207);
+    response_of(ABOOK "clients/", one, sizeof(one));
+    assert_true(one[0] != '\0');
+    assert_non_null(strstr(one, "<D:displayname>Clients</D:displayname>"));
+    assert_non_null(strstr(one, "<CR:addressbook/>"));
+    assert_non_null(strstr(one, "<D:write-content/>"));
+    assert_null(strstr(one, "<D:write-properties/>"));
+    assert_false(body_has(ACAL "listed/"));
+    assert_true(body_has("/dav/addressbooks/" BOB "/directory/"));
+
+    print_message("case: alice's own listing is unchanged\n");
+    assert_int_equal(run("PROPFIND", ACAL, NULL, &(opts_t){ .depth = "1" }),
+                     207);
+    assert_true(body_has("<D:href>" ACAL "listed/</D:href>"));
+    assert_false(body_has("/dav/calendars/" BOB "/"));
+
+    print_message("case: a deleted calendar is no longer listed\n");
+    assert_int_equal(run("DELETE", ACAL "listed/", NULL, NULL), 204);
+    assert_int_equal(
+        run("PROPFIND", "/dav/calendars/" BOB "/", share_props, &bob1), 207);
+    assert_false(body_has(ACAL "listed/"));
+    /* made again under the same name: a new calendar, not shared */
+    assert_int_equal(run("MKCALENDAR", ACAL "listed/", mk, NULL), 201);
+    assert_int_equal(
+        run("PROPFIND", "/dav/calendars/" BOB "/", share_props, &bob1), 207);
+    assert_false(body_has(ACAL "listed/"));
+    assert_int_equal(run("GET", ACAL "listed/", NULL, &as_bob), 403);
+
+    print_message("case: a removed share is no longer listed\n");
+    assert_int_equal(share(ALICE, ABOOK "clients/", "mailto:" BOB, "no-access"),
+                     200);
+    assert_int_equal(
+        run("PROPFIND", "/dav/addressbooks/" BOB "/", share_props, &bob1), 207);
+    assert_false(body_has(ABOOK "clients/"));
+
+    print_message("case: Depth 0 on the home lists nothing shared\n");
+    assert_int_equal(share(ALICE, ACAL "listed/", "mailto:" BOB, "read"), 200);
+    assert_int_equal(run("PROPFIND", "/dav/calendars/" BOB "/", NULL,
+                         &(opts_t){ .user = BOB, .depth = "0" }),
+                     207);
+    assert_false(body_has(ACAL "listed/"));
+    assert_int_equal(run("PROPFIND", "/dav/calendars/" BOB "/", NULL, &bob1),
+                     207);
+    assert_true(body_has(ACAL "listed/"));
+}
+
+/*
+ * More users than the per-thread store cache has slots
+ * (CALDAV_STORE_CACHE, 16): one POST opens every sharee's store, one
+ * listing every owner's, and the handles the request started with are
+ * closed on the way (AddressSanitizer would see any use after that).
+ */
+static void
+test_share_many_stores(void **state)
+{
+    caldav_buf_t b;
+    char         path[200], href[200], *body;
+
+    (void) state;
+    assert_int_equal(run("MKCALENDAR", ACAL "many/", NULL, NULL), 201);
+    caldav_buf_init(&b);
+    caldav_buf_adds(&b, "<D:share-resource xmlns:D=\"DAV:\">");
+    for (int i = 0; i < 40; i++) {
+        caldav_buf_printf(&b,
+                          "<D:sharee><D:href>mailto:u%d@example.test</D:href>"
+                          "<D:share-access><D:read/></D:share-access>"
+                          "</D:sharee>",
+                          i);
+    }
+    caldav_buf_adds(&b, "</D:share-resource>");
+    body = caldav_buf_steal(&b, NULL);
+    print_message("case: one POST with 40 sharees\n");
+    assert_int_equal(run("POST", ACAL "many/", body, &share_ct), 200);
+    free(body);
+    assert_int_equal(
+        run("PROPFIND", ACAL "many/", share_props, &(opts_t){ .depth = "0" }),
+        207);
+    assert_true(body_has("mailto:u0@example.test"));
+    assert_true(body_has("mailto:u39@example.test"));
+    assert_int_equal(
+        run("GET", ACAL "many/", NULL, &(opts_t){ .user = "u39@example.test" }),
+        200);
+
+    print_message("case: 30 owners share with bob; his home lists all\n");
+    assert_int_equal(
+        run("PUT", "/dav/calendars/" BOB "/default/keep.ics", event_b, &as_bob),
+        201);
+    for (int i = 0; i < 30; i++) {
+        snprintf(path, sizeof(path), "/dav/calendars/u%d@example.test/default/",
+                 i);
+        snprintf(href, sizeof(href), "u%d@example.test", i);
+        assert_int_equal(share(href, path, "mailto:" BOB, "read"), 200);
+    }
+    assert_int_equal(run("PROPFIND", "/dav/calendars/" BOB "/", share_props,
+                         &(opts_t){ .user = BOB, .depth = "1" }),
+                     207);
+    for (int i = 0; i < 30; i++) {
+        snprintf(path, sizeof(path),
+                 "<D:href>/dav/calendars/u%d@example.test/default/</D:href>",
+                 i);
+        assert_true(body_has(path));
+    }
+    assert_true(body_has("<D:href>/dav/calendars/" BOB "/default/</D:href>"));
+    /* bob's own store is still the right one after all that */
+    assert_int_equal(
+        run("GET", "/dav/calendars/" BOB "/default/keep.ics", NULL, &as_bob),
+        200);
+    assert_true(body_has("SUMMARY:Bob's"));
+}
+
 int
 main(void)
 {
@@ -578,6 +1093,11 @@ main(void)
         cmocka_unit_test(test_properties),
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_vcard),
+        cmocka_unit_test(test_share_read),
+        cmocka_unit_test(test_share_read_write),
+        cmocka_unit_test(test_share_refused),
+        cmocka_unit_test(test_share_listing),
+        cmocka_unit_test(test_share_many_stores),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
 

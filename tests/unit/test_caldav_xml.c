@@ -1311,6 +1311,66 @@ static const err_case_t err_cases[] = {
       "<D:expand-property " NSD "><D:property namespace=\"DAV:\"/>"
       "</D:expand-property>",
       0, 400, NULL, "without a name" },
+
+    /* share-resource (POST) */
+    { "POST with another root", "POST", "<D:propfind " NSD "/>", 0, 400, NULL,
+      "unexpected root" },
+    { "POST share-resource in another namespace", "POST",
+      "<C:share-resource " NSC "/>", 0, 400, NULL, "unexpected root" },
+    { "POST empty body", "POST", "", 0, 400, NULL, "needs a request body" },
+    { "POST not XML", "POST", "href=mailto:bob", 0, 415, NULL, "not XML" },
+    { "share-resource without sharee", "POST",
+      "<D:share-resource " NSD "><D:comment>hi</D:comment>"
+      "</D:share-resource>",
+      0, 400, NULL, "without sharee" },
+    { "sharee without href", "POST",
+      "<D:share-resource " NSD "><D:sharee><D:share-access><D:read/>"
+      "</D:share-access></D:sharee></D:share-resource>",
+      0, 400, NULL, "without href" },
+    { "sharee with empty href", "POST",
+      "<D:share-resource " NSD "><D:sharee><D:href> </D:href>"
+      "<D:share-access><D:read/></D:share-access></D:sharee>"
+      "</D:share-resource>",
+      0, 400, NULL, "empty sharee href" },
+    { "sharee with two hrefs", "POST",
+      "<D:share-resource " NSD "><D:sharee><D:href>mailto:a@x</D:href>"
+      "<D:href>mailto:b@x</D:href><D:share-access><D:read/>"
+      "</D:share-access></D:sharee></D:share-resource>",
+      0, 400, NULL, "two hrefs" },
+    { "sharee without share-access", "POST",
+      "<D:share-resource " NSD "><D:sharee><D:href>mailto:a@x</D:href>"
+      "</D:sharee></D:share-resource>",
+      0, 400, NULL, "without share-access" },
+    { "empty share-access", "POST",
+      "<D:share-resource " NSD "><D:sharee><D:href>mailto:a@x</D:href>"
+      "<D:share-access/></D:sharee></D:share-resource>",
+      0, 400, NULL, "exactly one value" },
+    { "two share-access values", "POST",
+      "<D:share-resource " NSD "><D:sharee><D:href>mailto:a@x</D:href>"
+      "<D:share-access><D:read/><D:read-write/></D:share-access>"
+      "</D:sharee></D:share-resource>",
+      0, 400, NULL, "exactly one value" },
+    { "two share-access elements", "POST",
+      "<D:share-resource " NSD "><D:sharee><D:href>mailto:a@x</D:href>"
+      "<D:share-access><D:read/></D:share-access><D:share-access>"
+      "<D:read-write/></D:share-access></D:sharee></D:share-resource>",
+      0, 400, NULL, "exactly one value" },
+    { "unknown share-access", "POST",
+      "<D:share-resource " NSD "><D:sharee><D:href>mailto:a@x</D:href>"
+      "<D:share-access><D:admin/></D:share-access></D:sharee>"
+      "</D:share-resource>",
+      0, 400, NULL, "read, read-write or no-access" },
+    { "share-access value in another namespace", "POST",
+      "<D:share-resource " NSD "><D:sharee><D:href>mailto:a@x</D:href>"
+      "<D:share-access><C:read " NSC "/></D:share-access></D:sharee>"
+      "</D:share-resource>",
+      0, 400, NULL, "read, read-write or no-access" },
+    { "XXE in a sharee href", "POST",
+      "<?xml version=\"1.0\"?>\n<!DOCTYPE foo [ <!ENTITY xxe SYSTEM "
+      "\"file:///etc/passwd\"> ]>\n<D:share-resource " NSD "><D:sharee>"
+      "<D:href>&xxe;</D:href><D:share-access><D:read/></D:share-access>"
+      "</D:sharee></D:share-resource>",
+      0, 400, NULL, DTD },
 };
 
 static void
@@ -1517,6 +1577,102 @@ test_limits(void **state)
     assert_int_equal(rb->propfind, CALDAV_PROPFIND_PROPNAME);
     caldav_req_body_free(rb);
     free(s);
+}
+
+/* ---- share-resource (POST) -----------------------------------------------
+ */
+
+/* The body draft-pot-webdav-resource-sharing-04 shows, plus variants. */
+static const char share_body[] = XML_DECL
+    "<D:share-resource xmlns:D=\"DAV:\">\n"
+    "  <D:sharee>\n"
+    "    <D:href>mailto:bob@example.test</D:href>\n"
+    "    <D:prop><D:displayname>Bob</D:displayname></D:prop>\n"
+    "    <D:comment>Hey, check this out!</D:comment>\n"
+    "    <D:share-access><D:read-write/></D:share-access>\n"
+    "  </D:sharee>\n"
+    "  <D:sharee>\n"
+    "    <D:share-access>\n      <D:read/>\n    </D:share-access>\n"
+    "    <D:href>\n  /dav/principals/carol@example.test/  \n</D:href>\n"
+    "  </D:sharee>\n"
+    "  <x:sharee xmlns:x=\"urn:other\"><x:href>mailto:ignored@x</x:href>"
+    "</x:sharee>\n"
+    "  <D:sharee><D:href>mailto:dave@example.test</D:href>"
+    "<D:share-access><D:no-access/></D:share-access></D:sharee>\n"
+    "</D:share-resource>\n";
+
+static void
+test_share_resource(void **state)
+{
+    caldav_req_body_t     *rb;
+    const caldav_sharee_t *sh;
+    caldav_buf_t           b;
+    const char            *precond;
+    mtr_err_t              err;
+    char                  *s;
+    int                    i;
+
+    (void) state;
+    rb = parse_ok("share-resource with three sharees", "POST", share_body);
+    assert_int_equal(rb->kind, CALDAV_BODY_SHARE_RESOURCE);
+    sh = rb->sharees;
+    assert_non_null(sh);
+    assert_string_equal(sh->href, "mailto:bob@example.test");
+    assert_int_equal(sh->access, CALDAV_SHARE_READ_WRITE);
+    sh = sh->next;
+    assert_non_null(sh);
+    assert_string_equal(sh->href, "/dav/principals/carol@example.test/");
+    assert_int_equal(sh->access, CALDAV_SHARE_READ);
+    sh = sh->next;
+    assert_non_null(sh);
+    assert_string_equal(sh->href, "mailto:dave@example.test");
+    assert_int_equal(sh->access, CALDAV_SHARE_NO_ACCESS);
+    assert_null(sh->next);
+    assert_null(rb->props);
+    assert_null(rb->hrefs);
+    caldav_req_body_free(rb);
+
+    rb = parse_ok("share-resource with other prefixes", "POST",
+                  "<s:share-resource xmlns:s=\"DAV:\"><s:sharee><s:href>"
+                  "mailto:a@x</s:href><s:share-access><s:read/>"
+                  "</s:share-access></s:sharee></s:share-resource>");
+    assert_int_equal(rb->sharees->access, CALDAV_SHARE_READ);
+    caldav_req_body_free(rb);
+
+    print_message("case: CALDAV_XML_MAX_SHAREES sharees are fine, one more "
+                  "is not\n");
+    for (i = 0; i < 2; i++) {
+        int n = CALDAV_XML_MAX_SHAREES + i, k;
+
+        caldav_buf_init(&b);
+        caldav_buf_adds(&b, "<D:share-resource " NSD ">");
+        for (k = 0; k < n; k++) {
+            caldav_buf_printf(&b,
+                              "<D:sharee><D:href>mailto:u%d@x</D:href>"
+                              "<D:share-access><D:read/></D:share-access>"
+                              "</D:sharee>",
+                              k);
+        }
+        caldav_buf_adds(&b, "</D:share-resource>");
+        s = caldav_buf_steal(&b, NULL);
+        rb = NULL;
+        assert_int_equal(
+            parse_status("POST", s, strlen(s), &precond, &err, &rb),
+            i == 0 ? 200 : 400);
+        if (i == 0) {
+            size_t cnt = 0;
+
+            for (sh = rb->sharees; sh != NULL; sh = sh->next) {
+                cnt++;
+            }
+            assert_int_equal(cnt, CALDAV_XML_MAX_SHAREES);
+        } else {
+            assert_null(rb);
+            assert_non_null(strstr(err.msg, "sharees"));
+        }
+        caldav_req_body_free(rb);
+        free(s);
+    }
 }
 
 static void
@@ -1738,6 +1894,7 @@ main(void)
         cmocka_unit_test(test_report_shapes),
         cmocka_unit_test(test_dead_property_xml),
         cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_share_resource),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_parse_utc),
