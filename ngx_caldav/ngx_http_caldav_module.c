@@ -652,7 +652,8 @@ ngx_http_caldav_send(ngx_http_request_t *r, ngx_http_caldav_task_ctx_t *t)
     if (t->resp.dav_header) {
         if (ngx_http_caldav_add_header(r, "DAV",
                 "1, 3, access-control, calendar-access, "
-                "calendar-auto-schedule, addressbook, extended-mkcol")
+                "calendar-auto-schedule, addressbook, extended-mkcol, "
+                "resource-sharing")
             != NGX_OK
             || ngx_http_caldav_add_header(r, "Allow", caldav_allow_methods())
                != NGX_OK)
