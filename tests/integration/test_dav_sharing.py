@@ -226,3 +226,5 @@ def test_options_allows_post(dav_server, dav):
     r = dav.options(q(dav_server.default_calendar(dav_server.user)))
     assert r.status == 200, r.describe()
     assert "POST" in [m.strip() for m in r.header("Allow", "").split(",")], r.headers
+    # clients offer sharing only when the server says it speaks it
+    assert "resource-sharing" in r.header("DAV", ""), r.header("DAV")
