@@ -5,6 +5,7 @@
 #
 #   bash bench/bench_dav.sh [-c stack.conf] [--sizes 200,1000,5000,20000]
 #                           [--radicale-only] [--seconds 5] [--max-minutes 40]
+#                           [--connections 4]
 #                           [--keep]
 #
 # Calendars of each size (deterministic: bench/bench_dav_gen.py) go into a
@@ -34,7 +35,7 @@ extra=()
 
 usage() {
     echo "usage: $0 [-c stack.conf] [--sizes 200,1000,5000,20000] [--radicale-only]" \
-        "[--seconds N] [--max-minutes N] [--radicale-port N] [--keep]" >&2
+        "[--seconds N] [--max-minutes N] [--radicale-port N] [--connections N] [--keep]" >&2
     exit 2
 }
 
@@ -44,7 +45,7 @@ while [ $# -gt 0 ]; do
     --sizes) [ $# -ge 2 ] || usage; sizes=$2; shift 2 ;;
     --radicale-only) radicale_only=1; shift ;;
     --keep) extra+=("$1"); shift ;;
-    --seconds | --max-minutes | --radicale-port) [ $# -ge 2 ] || usage; extra+=("$1" "$2"); shift 2 ;;
+    --seconds | --max-minutes | --radicale-port | --connections) [ $# -ge 2 ] || usage; extra+=("$1" "$2"); shift 2 ;;
     -h | --help) usage ;;
     *) usage ;;
     esac

@@ -286,7 +286,8 @@ def measure(server, coll_path, case, args, run_tag, deadline):
                DAV_COLL=coll_path, DAV_RUN=run_tag)
     script = os.path.join(BENCH, "bench_dav_put.lua" if case.put else "bench_dav.lua")
     url = server["url"].rstrip("/") + davutil.q(coll_path + (case.get or ""))
-    cmd = ["wrk", "-t2", "-c4", "-d%ds" % args.seconds, "--timeout", "%ds" % args.timeout,
+    cmd = ["wrk", "-t%d" % min(2, args.connections), "-c%d" % args.connections,
+           "-d%ds" % args.seconds, "--timeout", "%ds" % args.timeout,
            "-s", script, url]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env,
                        timeout=args.seconds + args.timeout + 30)
@@ -332,10 +333,10 @@ def run(args):
     order = ["radicale", "mortar"] if "mortar" in servers else ["radicale"]
     print("bench_dav: Radicale 3.1.8 on %s (plain HTTP, multifilesystem)%s"
           % (rad.url, "" if args.radicale_only else "; Mortar on %s" % args.mortar_url))
-    print("bench_dav: wrk -t2 -c4 -d%ds per request below %.1f s, else sequential (<= 3, "
+    print("bench_dav: wrk -c%d -d%ds per request below %.1f s, else sequential (<= 3, "
           "budget %d s); one-week REPORT = calendar-query %s..%s returning ETags\n"
-          % (args.seconds, args.slow, args.budget, davutil.fmt_utc(WEEK[0]),
-             davutil.fmt_utc(WEEK[1])))
+          % (args.connections, args.seconds, args.slow, args.budget,
+             davutil.fmt_utc(WEEK[0]), davutil.fmt_utc(WEEK[1])))
     rad.start()
     results = []  # (label, size, {server: result})
     try:
@@ -396,10 +397,10 @@ def run(args):
     finally:
         rad.stop()
         shutil.rmtree(work, ignore_errors=True)
-    table(results, order)
+    table(results, order, args.connections)
 
 
-def table(results, order):
+def table(results, order, connections):
     print()
     mortar = "mortar" in order
     head = "%-28s %6s %12s %8s" % ("request", "events", "Radicale ms", "how")
@@ -419,8 +420,9 @@ def table(results, order):
                                        "" if ratio is None else
                                        "ok" if ratio >= RATIO_TARGET else "BELOW")
         print(line)
-    print("\nRadicale ms: wrk p50 (2 threads, 4 connections) when a request takes < 0.5 s "
-          "alone, else the mean of up to 3 sequential requests (\"seq\").")
+    print("\nRadicale ms: wrk p50 (%d connections) when a request takes < 0.5 s "
+          "alone, else the mean of up to 3 sequential requests (\"seq\")."
+          % connections)
     if mortar:
         hit = [row["mortar"]["ms"] for label, size, row in results
                if label == "REPORT one week" and size == 20000]
@@ -445,6 +447,8 @@ def main():
     r.add_argument("--mortar-user")
     r.add_argument("--mortar-pass-file")
     r.add_argument("--seconds", type=int, default=5, help="wrk duration per case")
+    r.add_argument("--connections", type=int, default=4,
+                   help="wrk connections (1: one client's latency, no queueing)")
     r.add_argument("--timeout", type=int, default=120, help="seconds one request may take")
     r.add_argument("--slow", type=float, default=0.5,
                    help="a request slower than this alone is timed sequentially")
