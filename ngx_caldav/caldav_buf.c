@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "caldav_buf.h"
 
@@ -238,4 +239,57 @@ caldav_buf_add_href(caldav_buf_t *b, const char *p, size_t len)
         }
     }
     return caldav_buf_add(b, p + run, len - run);
+}
+
+static int
+caldav_hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    if (ch >= 'A' && ch <= 'F') {
+        return ch - 'A' + 10;
+    }
+    return -1;
+}
+
+int
+caldav_href_path(const char *href, char *out, size_t size)
+{
+    const char *p = href;
+    size_t      o = 0;
+
+    if (strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0)
+    {
+        p = strchr(p + (p[4] == ':' ? 7 : 8), '/');
+        if (p == NULL) {
+            return MTR_ERROR;
+        }
+    }
+    for (; *p; p++) {
+        int ch = (unsigned char) *p;
+
+        if (ch == '%') {
+            int hi = caldav_hexval(p[1]);
+            int lo = hi < 0 ? -1 : caldav_hexval(p[2]);
+
+            if (hi < 0 || lo < 0 || hi * 16 + lo == 0) {
+                return MTR_ERROR;
+            }
+            ch = hi * 16 + lo;
+            if (ch == '/') {
+                ch = 0x01;
+            }
+            p += 2;
+        }
+        if (o + 1 >= size) {
+            return MTR_ERROR;
+        }
+        out[o++] = (char) ch;
+    }
+    out[o] = '\0';
+    return MTR_OK;
 }

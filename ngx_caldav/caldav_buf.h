@@ -39,4 +39,13 @@ int caldav_buf_add_xml(caldav_buf_t *b, const char *p, size_t len);
  * and ':' '@' '/' percent-encoded, then XML-escaped (for <D:href>). */
 int caldav_buf_add_href(caldav_buf_t *b, const char *p, size_t len);
 
+/*
+ * The path an href names (the reverse of caldav_buf_add_href): an absolute
+ * URL loses its scheme and authority, %XX escapes are decoded.  An encoded
+ * NUL, a bad escape or a path of size bytes or more is MTR_ERROR; an
+ * encoded '/' becomes 0x01, never a separator (callers refuse control
+ * bytes in names).
+ */
+int caldav_href_path(const char *href, char *out, size_t size);
+
 #endif /* CALDAV_BUF_H */

@@ -2464,21 +2464,6 @@ do_post(ctx_t *c)
 /* ---------------------------------------------------------------- */
 /* REPORT                                                             */
 
-static int
-hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
 /*
  * The object name an href of a multiget names inside the collection at
  * coll_path (decoded, ends in '/'), or MTR_ERROR when it points elsewhere.
@@ -2490,40 +2475,13 @@ href_object(const char *href, const char *coll_path, char *name,
             size_t name_size)
 {
     char        path[CALDAV_MAX_PATH];
-    size_t      o = 0, cl = strlen(coll_path);
-    const char *p = href;
+    size_t      cl = strlen(coll_path), o;
+    const char *p;
 
-    if (strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0)
-    {
-        p = strchr(p + 8, '/');
-        if (p == NULL) {
-            return MTR_ERROR;
-        }
+    if (caldav_href_path(href, path, sizeof(path)) != MTR_OK) {
+        return MTR_ERROR;
     }
-    for (; *p; p++) {
-        int ch = (unsigned char) *p;
-
-        if (ch == '%') {
-            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
-
-            if (hi < 0 || lo < 0) {
-                return MTR_ERROR;
-            }
-            ch = hi * 16 + lo;
-            if (ch == 0) {
-                return MTR_ERROR;
-            }
-            if (ch == '/') {
-                ch = 0x01; /* never equal to a separator, refused below */
-            }
-            p += 2;
-        }
-        if (o + 1 >= sizeof(path)) {
-            return MTR_ERROR;
-        }
-        path[o++] = (char) ch;
-    }
-    path[o] = '\0';
+    o = strlen(path);
     if (o <= cl || memcmp(path, coll_path, cl) != 0) {
         return MTR_ERROR;
     }

@@ -76,6 +76,7 @@
 #include <libical/ical.h>
 
 #include "caldav_ical.h"
+#include "caldav_ical_util.h"
 #include "caldav_text.h"
 
 #define SCAN_NAME_MAX    64          /* longest property or parameter name */
@@ -2674,8 +2675,8 @@ cmp_out(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-static void
-remove_props(icalcomponent *k, icalproperty_kind kind)
+void
+caldav_ical_remove_props(icalcomponent *k, icalproperty_kind kind)
 {
     icalproperty *p;
 
@@ -2685,17 +2686,17 @@ remove_props(icalcomponent *k, icalproperty_kind kind)
     }
 }
 
-static void
-strip_lic_errors(icalcomponent *k)
+void
+caldav_ical_strip_lic_errors(icalcomponent *k)
 {
     icalcompiter   it;
     icalcomponent *sub;
 
-    remove_props(k, ICAL_XLICERROR_PROPERTY);
+    caldav_ical_remove_props(k, ICAL_XLICERROR_PROPERTY);
     for (it = icalcomponent_begin_component(k, ICAL_ANY_COMPONENT);
          (sub = icalcompiter_deref(&it)) != NULL; icalcompiter_next(&it))
     {
-        strip_lic_errors(sub);
+        caldav_ical_strip_lic_errors(sub);
     }
 }
 
@@ -2707,7 +2708,7 @@ set_time(icalcomponent *k, icalproperty_kind kind, int64_t t, int is_date,
     struct icaltimetype tt;
     icalproperty       *p;
 
-    remove_props(k, kind);
+    caldav_ical_remove_props(k, kind);
     tt = icaltime_from_timet_with_zone((time_t) t, is_date,
                                        is_date ? zone : utc);
     if (is_date) {
@@ -2736,11 +2737,11 @@ expand_one(ctx_t *c, const out_inst_t *o)
     if (k == NULL) {
         return NULL;
     }
-    strip_lic_errors(k);
-    remove_props(k, ICAL_RRULE_PROPERTY);
-    remove_props(k, ICAL_RDATE_PROPERTY);
-    remove_props(k, ICAL_EXDATE_PROPERTY);
-    remove_props(k, ICAL_EXRULE_PROPERTY);
+    caldav_ical_strip_lic_errors(k);
+    caldav_ical_remove_props(k, ICAL_RRULE_PROPERTY);
+    caldav_ical_remove_props(k, ICAL_RDATE_PROPERTY);
+    caldav_ical_remove_props(k, ICAL_EXDATE_PROPERTY);
+    caldav_ical_remove_props(k, ICAL_EXRULE_PROPERTY);
     if (s->has_start) {
         set_time(k, ICAL_DTSTART_PROPERTY, in->start, is_date, in->zone,
                  c->utc);
@@ -3009,7 +3010,7 @@ limit_render(ctx_t *c, const char *data, size_t len,
                 icalcomponent_free(k);
             }
         }
-        strip_lic_errors(c->root);
+        caldav_ical_strip_lic_errors(c->root);
         add_comp_text(out, c->root);
     }
     rc = out->failed ? mtr_err_set(err, "response too large") : MTR_OK;

@@ -56,6 +56,7 @@
 #include <libical/ical.h>
 
 #include "caldav_ical.h"
+#include "caldav_ical_util.h"
 #include "caldav_sched.h"
 #include "caldav_types.h"
 
@@ -390,30 +391,6 @@ typedef enum {
 
 static const char *const msg_method[] = { NULL, "REQUEST", "CANCEL", "REPLY" };
 
-static void
-remove_props(icalcomponent *k, icalproperty_kind kind)
-{
-    icalproperty *p;
-
-    while ((p = icalcomponent_get_first_property(k, kind)) != NULL) {
-        icalcomponent_remove_property(k, p);
-        icalproperty_free(p);
-    }
-}
-
-/* Drop X-LIC-ERRORs everywhere (see the top of the file). */
-static void
-strip_lic_errors(icalcomponent *k)
-{
-    icalcomponent *s;
-
-    remove_props(k, ICAL_XLICERROR_PROPERTY);
-    for (s = icalcomponent_get_first_component(k, ICAL_ANY_COMPONENT);
-         s != NULL; s = icalcomponent_get_next_component(k, ICAL_ANY_COMPONENT))
-    {
-        strip_lic_errors(s);
-    }
-}
 
 static int
 prop_addr_is(icalproperty *p, const char *addr)
@@ -514,8 +491,8 @@ build(const char *data, size_t len, msg_e m, const char *addr,
         mtr_err_set(err, "calendar data does not parse");
         return NULL;
     }
-    strip_lic_errors(root);
-    remove_props(root, ICAL_METHOD_PROPERTY);
+    caldav_ical_strip_lic_errors(root);
+    caldav_ical_remove_props(root, ICAL_METHOD_PROPERTY);
     for (k = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT);
          k != NULL;
          k = icalcomponent_get_next_component(root, ICAL_ANY_COMPONENT))
@@ -1278,7 +1255,7 @@ apply_reply(const char *org_data, size_t org_len, const char *reply,
         free(rid_s);
     }
     if (*changed_r) {
-        strip_lic_errors(r);
+        caldav_ical_strip_lic_errors(r);
         out = icalcomponent_as_ical_string_r(r);
         if (out != NULL) {
             *len_r = strlen(out);

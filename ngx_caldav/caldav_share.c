@@ -49,21 +49,6 @@ shareable(const caldav_coll_t *coll)
            || coll->kind == CALDAV_COLL_ADDRESSBOOK;
 }
 
-static int
-hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
 /*
  * Copy an address of len bytes to out (CALDAV_MAX_USER + 1 bytes) in
  * lower case when it is one: local@domain, both parts non-empty, no byte
@@ -109,31 +94,10 @@ href_addr(const char *prefix, const char *href, char *out)
     if (strncasecmp(p, "mailto:", 7) == 0) {
         return addr_copy(p + 7, strlen(p + 7), out);
     }
-    if (strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0)
-    {
-        p = strchr(p + (p[4] == ':' ? 7 : 8), '/');
-        if (p == NULL) {
-            return MTR_ERROR;
-        }
+    if (caldav_href_path(p, path, sizeof(path)) != MTR_OK) {
+        return MTR_ERROR;
     }
-    for (; *p; p++) {
-        int ch = (unsigned char) *p;
-
-        if (ch == '%') {
-            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
-
-            if (hi < 0 || lo < 0 || hi * 16 + lo == 0) {
-                return MTR_ERROR;
-            }
-            ch = hi * 16 + lo;
-            p += 2;
-        }
-        if (o + 1 >= sizeof(path)) {
-            return MTR_ERROR;
-        }
-        path[o++] = (char) ch;
-    }
-    path[o] = '\0';
+    o = strlen(path);
     if (o <= plen + sizeof(principals) - 1 || memcmp(path, prefix, plen) != 0
         || memcmp(path + plen, principals, sizeof(principals) - 1) != 0)
     {

@@ -255,6 +255,44 @@ test_cap_is_sticky(void **state)
     caldav_buf_free(&b);
 }
 
+/* hrefs back to paths: what multiget and sharing read from clients */
+static void
+test_href_path(void **state)
+{
+    static const struct {
+        const char *href, *path; /* path NULL: refused */
+    } cases[] = {
+        { "/dav/calendars/a%40b.test/default/x.ics",
+          "/dav/calendars/a@b.test/default/x.ics" },
+        { "https://h.example:8443/dav/x%20y", "/dav/x y" },
+        { "http://h/dav/", "/dav/" },
+        { "HTTPS://H/dav/", "/dav/" },
+        { "/dav/%e2%82%ac", "/dav/\xe2\x82\xac" },
+        { "/dav/a%2Fb", "/dav/a\x01"
+                        "b" }, /* never a separator */
+        { "/dav/a%00b", NULL },
+        { "/dav/a%zzb", NULL },
+        { "/dav/a%4", NULL },
+        { "https://host-without-path", NULL },
+    };
+    char out[64], tiny[4];
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = caldav_href_path(cases[i].href, out, sizeof(out));
+
+        if (cases[i].path == NULL) {
+            assert_int_equal(rc, MTR_ERROR);
+        } else {
+            assert_int_equal(rc, MTR_OK);
+            assert_string_equal(out, cases[i].path);
+        }
+    }
+    /* a path that does not fit is an error, never cut */
+    assert_int_equal(caldav_href_path("/dav/", tiny, sizeof(tiny)), MTR_ERROR);
+    assert_int_equal(caldav_href_path("/da", tiny, sizeof(tiny)), MTR_OK);
+}
+
 int
 main(void)
 {
@@ -265,6 +303,7 @@ main(void)
         cmocka_unit_test(test_growth_and_nul),
         cmocka_unit_test(test_printf),
         cmocka_unit_test(test_cap_is_sticky),
+        cmocka_unit_test(test_href_path),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
