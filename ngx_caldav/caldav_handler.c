@@ -226,6 +226,12 @@ path_parse(const caldav_conf_t *conf, const char *path, size_t len, path_t *p)
         p->server_root = 1;
         return MTR_OK;
     }
+    /* Apple's clients try /principals/ after / */
+    if ((len == 11 || len == 12) && memcmp(path, "/principals/", len) == 0) {
+        p->kind = RES_PRINCIPALS;
+        p->server_root = 1;
+        return MTR_OK;
+    }
     if (len < plen || memcmp(path, conf->prefix, plen) != 0
         || (len > plen && path[plen] != '/'))
     {
@@ -1645,7 +1651,8 @@ do_propfind(ctx_t *c)
         break;
     case RES_PRINCIPALS:
         r.kind = RES_PRINCIPALS;
-        snprintf(r.path, sizeof(r.path), "%s/principals/", c->conf->prefix);
+        snprintf(r.path, sizeof(r.path), "%s/principals/",
+                 c->p.server_root ? "" : c->conf->prefix);
         ms_response(c, &r, &c->resp->body);
         if (depth > 0) {
             r.kind = RES_PRINCIPAL;

@@ -100,6 +100,15 @@ def test_current_user_principal_everywhere(dav_server, dav, calendar, addressboo
             (path, ms)
 
 
+@mortar_only("Apple's fallback path /principals/ (Radicale has no such collection)")
+def test_apple_principals_fallback(dav_server, dav):
+    """macOS and iOS try /.well-known, then /, then /principals/."""
+    user = dav_server.user
+    ms = dav.props(q("/principals/"), "D:current-user-principal")
+    assert len(ms.items) == 1, ms
+    assert ms.items[0].href_of("D:current-user-principal") == dav_server.principal(user), ms
+
+
 def test_principal_properties(dav_server, dav):
     user = dav_server.user
     it = dav.one(q(dav_server.principal(user)), "C:calendar-home-set", "CR:addressbook-home-set",

@@ -189,6 +189,21 @@ test_discovery(void **state)
     assert_true(body_has("<D:href>" CAL "</D:href>"));
     assert_true(body_has("<C:calendar/>"));
 
+    /* Apple's clients walk / and /principals/ too */
+    assert_int_equal(
+        run("PROPFIND", "/", propfind_principal, &(opts_t){ .depth = "0" }),
+        207);
+    assert_true(body_has("<D:href>/</D:href>"));
+    assert_true(body_has("<D:current-user-principal><D:href>/dav/principals/"
+                         "alice@example.test/</D:href>"));
+    assert_int_equal(run("PROPFIND", "/principals/", propfind_principal,
+                         &(opts_t){ .depth = "0" }),
+                     207);
+    assert_true(body_has("<D:href>/principals/</D:href>"));
+    assert_true(body_has("<D:current-user-principal><D:href>/dav/principals/"
+                         "alice@example.test/</D:href>"));
+    assert_int_equal(run("PROPFIND", "/elsewhere/", NULL, NULL), 404);
+
     assert_int_equal(run("OPTIONS", "/dav/", NULL, NULL), 200);
     assert_true(resp.dav_header);
 }
