@@ -299,6 +299,17 @@ path_parse(const caldav_conf_t *conf, const char *path, size_t len, path_t *p)
     return MTR_OK;
 }
 
+static int
+lower_case(const char *s)
+{
+    for (; *s; s++) {
+        if (*s >= 'A' && *s <= 'Z') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static const char *
 user_domain(const char *user)
 {
@@ -3169,9 +3180,11 @@ resolve(ctx_t *c)
         break;
     }
 
-    /* homes, collections, objects: the owner's store */
+    /* homes, collections, objects: the owner's store.  Logins and shares
+     * are lower case; the directory matches any case, the store path does
+     * not: another case would open (and make) another store. */
     if (strcmp(c->p.user, me) != 0
-        && (c->p.kind == RES_HOME
+        && (c->p.kind == RES_HOME || !lower_case(c->p.user)
             || strcmp(user_domain(c->p.user), user_domain(me)) != 0))
     {
         dav_error(c, 403, "D:need-privileges",

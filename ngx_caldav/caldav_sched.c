@@ -1046,6 +1046,23 @@ inbox_put(const caldav_conf_t *conf, caldav_store_t *st,
     return rc == MTR_OK ? MTR_OK : MTR_ERROR;
 }
 
+/* Does data (a stored copy) name org as its ORGANIZER?  A user's object
+ * with the same UID that someone else organizes (or nobody) is not a copy
+ * the scheduling of org may touch. */
+static int
+organized_by(const char *data, size_t len, const char *org)
+{
+    sobj_t o;
+    int    same;
+
+    if (sobj_parse(data, len, &o) != 0) {
+        return 0;
+    }
+    same = strcmp(o.org, org) == 0;
+    sobj_free(&o);
+    return same;
+}
+
 /*
  * Organizer -> local attendee: make or update their copy (REQUEST) or
  * delete it (CANCEL), then leave the message in their inbox.
@@ -1065,6 +1082,10 @@ deliver_local(const caldav_conf_t *conf, const sobj_t *o, const char *attendee,
         return MTR_ERROR;
     }
     if (find_uid(st, o->uid, &f, &home, err) != MTR_OK) {
+        goto done;
+    }
+    if (f.found && !organized_by(f.data, f.len, o->org)) {
+        mtr_err_set(err, "%s has another event with that UID", attendee);
         goto done;
     }
     if (m == MSG_REQUEST) {
@@ -1161,14 +1182,22 @@ done:
     return rc;
 }
 
+/* The iMIP message of one method, the same for every outside attendee:
+ * built once per request (an object of up to max_resource_size times
+ * CALDAV_SCHED_MAX_ATTENDEES parses would hold a thread for minutes). */
+typedef struct {
+    char  *msg;
+    size_t len;
+    int    tried;
+    char   why[MTR_ERR_MAX];
+} imip_msg_t;
+
 static void
 organizer_send(const caldav_conf_t *conf, const char *user, const sobj_t *o,
                const char *addr, msg_e m, const char *data, size_t len,
-               slog_t *l)
+               imip_msg_t *im, slog_t *l)
 {
     mtr_err_t err;
-    char     *msg;
-    size_t    msg_len = 0;
 
     memset(&err, 0, sizeof(err));
     if (is_local(conf, addr)) {
@@ -1179,15 +1208,22 @@ organizer_send(const caldav_conf_t *conf, const char *user, const sobj_t *o,
         }
         return;
     }
-    msg = build(data, len, m, NULL, NULL, &msg_len, &err);
-    if (msg == NULL
-        || imip_send(conf, user, addr, m, NULL, msg, msg_len, &err) != MTR_OK)
+    if (!im->tried) {
+        im->tried = 1;
+        im->msg = build(data, len, m, NULL, NULL, &im->len, &err);
+        if (im->msg == NULL) {
+            snprintf(im->why, sizeof(im->why), "%s", err.msg);
+        }
+    }
+    if (im->msg == NULL) {
+        slog_add(l, "%s %s not sent (5.1): %s;", msg_method[m], addr, im->why);
+    } else if (imip_send(conf, user, addr, m, NULL, im->msg, im->len, &err)
+               != MTR_OK)
     {
         slog_add(l, "%s %s not sent (5.1): %s;", msg_method[m], addr, err.msg);
     } else {
         slog_add(l, "%s %s mailed;", msg_method[m], addr);
     }
-    free(msg);
 }
 
 /* Set PARTSTAT of user in the organizer's copy from the reply. */
@@ -1290,9 +1326,10 @@ reply_local(const caldav_conf_t *conf, const char *user, const char *org,
     if (find_uid(st, o->uid, &f, NULL, err) != MTR_OK) {
         goto done;
     }
-    /* only a real attendee of a real event may write to the organizer */
-    if (!f.found) {
-        mtr_err_set(err, "%s has no event %s", org, o->uid);
+    /* only a real attendee of a real event may write to the organizer,
+     * and only to an event org organizes (not org's copy of another's) */
+    if (!f.found || !organized_by(f.data, f.len, org)) {
+        mtr_err_set(err, "%s organizes no event %s", org, o->uid);
         goto done;
     }
     upd = apply_reply(f.data, f.len, msg, msg_len, user, &upd_len, &changed);
@@ -1381,8 +1418,9 @@ static void
 schedule(const caldav_conf_t *conf, const char *user, const char *old,
          size_t old_len, const char *data, size_t len, slog_t *l)
 {
-    sobj_t  o, n;
-    sobj_t *op = NULL, *np = NULL;
+    sobj_t     o, n;
+    sobj_t    *op = NULL, *np = NULL;
+    imip_msg_t req = { 0 }, cancel = { 0 };
 
     if (old != NULL && data != NULL && old_len == len
         && memcmp(old, data, len) == 0)
@@ -1402,7 +1440,7 @@ schedule(const caldav_conf_t *conf, const char *user, const char *old,
 
             if (!a->skip && strcmp(a->addr, user) != 0) {
                 organizer_send(conf, user, np, a->addr, MSG_REQUEST, data, len,
-                               l);
+                               &req, l);
             }
         }
     }
@@ -1416,7 +1454,7 @@ schedule(const caldav_conf_t *conf, const char *user, const char *old,
                 continue;
             }
             organizer_send(conf, user, op, a->addr, MSG_CANCEL, old, old_len,
-                           l);
+                           &cancel, l);
         }
     }
 
@@ -1450,6 +1488,8 @@ schedule(const caldav_conf_t *conf, const char *user, const char *old,
     if (np != NULL) {
         sobj_free(np);
     }
+    free(req.msg);
+    free(cancel.msg);
 }
 
 static int

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1095,6 +1097,49 @@ test_share_many_stores(void **state)
     assert_true(body_has("SUMMARY:Bob's"));
 }
 
+/* The directory matches addresses in any case (slapd's mail is
+ * caseIgnoreIA5Match); this fake does too. */
+static int
+ldap_like_exists(void *ctx, const char *user, char *dn, size_t size)
+{
+    (void) ctx;
+    if (dn != NULL && size > 0) {
+        snprintf(dn, size, "%s", user);
+    }
+    return strcasecmp(user, ALICE) == 0 || strcasecmp(user, BOB) == 0;
+}
+
+/*
+ * Another user's address in other cases names the same account to the
+ * directory, but another store directory: alice must not get a fresh
+ * store made (a database per case variant, disk without bound) for any
+ * of them.
+ */
+static void
+test_case_variant_paths(void **state)
+{
+    static const char *const variants[] = { "BOB@example.test",
+                                            "Bob@example.test",
+                                            "bOb@example.test" };
+    char                     path[300];
+    struct stat              sb;
+
+    (void) state;
+    conf.user_exists = ldap_like_exists;
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        print_message("case: %s\n", variants[i]);
+        snprintf(path, sizeof(path), "/dav/calendars/%s/default/", variants[i]);
+        assert_int_equal(run("PROPFIND", path, NULL, NULL), 403);
+        snprintf(path, sizeof(path), "/dav/addressbooks/%s/default/x.vcf",
+                 variants[i]);
+        assert_int_equal(run("GET", path, NULL, NULL), 403);
+        snprintf(path, sizeof(path), "%s/example.test/%.*s", tmpdir, 3,
+                 variants[i]);
+        assert_int_not_equal(stat(path, &sb), 0);
+    }
+    conf.user_exists = fake_exists;
+}
+
 int
 main(void)
 {
@@ -1113,6 +1158,7 @@ main(void)
         cmocka_unit_test(test_share_refused),
         cmocka_unit_test(test_share_listing),
         cmocka_unit_test(test_share_many_stores),
+        cmocka_unit_test(test_case_variant_paths),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
 

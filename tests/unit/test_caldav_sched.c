@@ -497,6 +497,72 @@ test_forged_reply(void **state)
     free(ev2);
 }
 
+/* alice knows the UID of an event of bob's own (he organizes it, or it is
+ * his private one): inviting bob with that UID must neither overwrite nor,
+ * on deletion, cancel it. */
+static void
+test_uid_hijack(void **state)
+{
+    char *mine, *ev;
+
+    (void) state;
+    ev = event("bobs-own", "20260301T100000Z", "Bob private", "");
+    mine = subst(ev, "ORGANIZER;CN=Alice:mailto:" ALICE "\r\n", "");
+    assert_int_equal(run_as(BOB, "PUT", BCAL "own.ics", mine, "text/calendar"),
+                     201);
+    free(ev);
+    free(mine);
+    ev = event("bobs-own", "20260301T100000Z", "Hijacked", ATT_ALICE ATT_BOB);
+    printf("alice invites bob with the UID of bob's own event\n");
+    assert_int_equal(run_as(ALICE, "PUT", ACAL "h.ics", ev, "text/calendar"),
+                     201);
+    assert_non_null(strstr(resp.log, "REQUEST bob@example.test failed"));
+    assert_int_equal(count_objs(BOB, "default", N("SUMMARY:Bob private"), NULL),
+                     1);
+    assert_int_equal(count_objs(BOB, "default", N("SUMMARY:Hijacked"), NULL),
+                     0);
+    assert_int_equal(count_objs(BOB, "inbox", N("BEGIN"), NULL), 0);
+    printf("alice deletes it: bob's event stays\n");
+    assert_int_equal(run_as(ALICE, "DELETE", ACAL "h.ics", NULL, NULL), 204);
+    assert_int_equal(count_objs(BOB, "default", N("UID:bobs-own"), NULL), 1);
+    assert_int_equal(count_objs(BOB, "inbox", N("BEGIN"), NULL), 0);
+    free(ev);
+}
+
+/* bob holds his copy of carol's (outside) event that also lists alice;
+ * alice claims bob organizes it and answers: bob's copy is not his to
+ * take answers for, so it stays as it is. */
+static void
+test_reply_to_non_organizer(void **state)
+{
+    char *ev, *bobs, *alices;
+
+    (void) state;
+    ev = event("carols-1", "20260301T100000Z", "Carol's",
+               "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:" ALICE "\r\n"
+               "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:" BOB "\r\n");
+    bobs = subst(ev, "ORGANIZER;CN=Alice:mailto:" ALICE,
+                 "ORGANIZER:mailto:" CAROL);
+    assert_int_equal(run_as(BOB, "PUT", BCAL "c.ics", bobs, "text/calendar"),
+                     201);
+    assert_string_equal(resp.log, "");
+    alices =
+        subst(ev, "ORGANIZER;CN=Alice:mailto:" ALICE, "ORGANIZER:mailto:" BOB);
+    free(ev);
+    ev = subst(alices, "PARTSTAT=NEEDS-ACTION:mailto:" ALICE,
+               "PARTSTAT=ACCEPTED:mailto:" ALICE);
+    assert_int_equal(run_as(ALICE, "PUT", ACAL "c.ics", ev, "text/calendar"),
+                     201);
+    assert_non_null(strstr(resp.log, "REPLY bob@example.test failed"));
+    assert_int_equal(count_objs(BOB, "default", N("UID:carols-1"), NULL), 1);
+    assert_int_equal(count_objs(BOB, "default", N("PARTSTAT=ACCEPTED"), NULL),
+                     0);
+    assert_int_equal(count_objs(BOB, "inbox", N("BEGIN"), NULL), 0);
+    free(ev);
+    free(bobs);
+    free(alices);
+}
+
 static void
 test_imip_off(void **state)
 {
@@ -592,6 +658,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_decline_by_delete, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_forged_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uid_hijack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_to_non_organizer, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_imip_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sendmail_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_freebusy_post, setup, teardown),
