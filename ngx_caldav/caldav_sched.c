@@ -1012,6 +1012,70 @@ quota_ok(const caldav_conf_t *conf, caldav_store_t *st, size_t len,
     return MTR_OK;
 }
 
+/*
+ * An inbox keeps at most CALDAV_SCHED_INBOX_MAX messages: clients that
+ * process scheduling messages delete them, others (DAVx5, Thunderbird)
+ * never read the inbox, and every changed save of an organizer adds one.
+ * The oldest go first.
+ */
+#define CALDAV_SCHED_INBOX_MAX 500
+
+typedef struct {
+    char **names;
+    size_t n, cap;
+    int    failed;
+} names_t;
+
+static int
+names_collect(const caldav_obj_t *o, void *arg)
+{
+    names_t *l = arg;
+    char   **nv;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        nv = realloc(l->names, l->cap * sizeof(*nv));
+        if (nv == NULL) {
+            l->failed = 1;
+            return 1;
+        }
+        l->names = nv;
+    }
+    l->names[l->n] = strdup(o->name);
+    if (l->names[l->n] == NULL) {
+        l->failed = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+static void
+inbox_trim(caldav_store_t *st, int64_t inbox_id)
+{
+    names_t   l;
+    uint64_t  now = 0;
+    int       truncated = 0;
+    mtr_err_t err;
+
+    memset(&l, 0, sizeof(l));
+    /* live objects, oldest first */
+    if (caldav_store_changes(st, inbox_id, 0, 0, 0, names_collect, &l, &now,
+                             &truncated, &err)
+            == MTR_OK
+        && !l.failed)
+    {
+        for (size_t i = 0; i + CALDAV_SCHED_INBOX_MAX < l.n; i++) {
+            (void) caldav_store_obj_delete(st, inbox_id, l.names[i], NULL,
+                                           &err);
+        }
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        free(l.names[i]);
+    }
+    free(l.names);
+}
+
 /* A new resource in the inbox of st's owner. */
 static int
 inbox_put(const caldav_conf_t *conf, caldav_store_t *st,
@@ -1042,6 +1106,9 @@ inbox_put(const caldav_conf_t *conf, caldav_store_t *st,
     snprintf(name, sizeof(name), "%s.ics", hex);
     rc = caldav_store_obj_put(st, inbox.id, name, msg, len, &ix, NULL, 1, etag,
                               &created, NULL, err);
+    if (rc == MTR_OK) {
+        inbox_trim(st, inbox.id);
+    }
     caldav_coll_clear(&inbox);
     return rc == MTR_OK ? MTR_OK : MTR_ERROR;
 }

@@ -647,6 +647,29 @@ test_freebusy_post(void **state)
     free(ev);
 }
 
+/* An inbox nobody reads keeps the newest CALDAV_SCHED_INBOX_MAX (500). */
+static void
+test_inbox_bounded(void **state)
+{
+    char *ev;
+    char  summary[32];
+
+    (void) state;
+    for (int i = 0; i < 505; i++) {
+        snprintf(summary, sizeof(summary), "Round %d", i);
+        ev = event("flood-1", "20260301T100000Z", summary, ATT_ALICE ATT_BOB);
+        assert_true(run_as(ALICE, "PUT", ACAL "flood.ics", ev, "text/calendar")
+                        / 100
+                    == 2);
+        free(ev);
+    }
+    assert_int_equal(count_objs(BOB, "inbox", N("UID:flood-1"), NULL), 500);
+    /* the newest stayed, the oldest went */
+    assert_int_equal(count_objs(BOB, "inbox", N("SUMMARY:Round 504\r"), NULL),
+                     1);
+    assert_int_equal(count_objs(BOB, "inbox", N("SUMMARY:Round 0\r"), NULL), 0);
+}
+
 int
 main(void)
 {
@@ -664,6 +687,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_imip_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sendmail_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_freebusy_post, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox_bounded, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
