@@ -1506,7 +1506,24 @@ typedef struct {
     const caldav_card_filter_t *filter;
     uint64_t                    limit, n;
     int                         truncated;
+    /* addressbook-multiget on the directory: names sorted, one walk */
+    struct gal_want_s *wanted;
+    size_t             nwanted;
 } gal_walk_t;
+
+/* One href of a multiget on the directory. */
+typedef struct gal_want_s {
+    char        name[CALDAV_MAX_SEGMENT + 1];
+    const char *href;
+    int         hit;
+} gal_want_t;
+
+static int
+gal_want_cmp(const void *a, const void *b)
+{
+    return strcmp(((const gal_want_t *) a)->name,
+                  ((const gal_want_t *) b)->name);
+}
 
 static void
 gal_each(const char *uid, const char *vcard, size_t len, const char *etag,
@@ -1526,6 +1543,16 @@ gal_each(const char *uid, const char *vcard, size_t len, const char *etag,
     }
     if (g->only != NULL && strcmp(g->only, name) != 0) {
         return;
+    }
+    if (g->wanted != NULL) {
+        gal_want_t key, *w;
+
+        memcpy(key.name, name, sizeof(name));
+        w = bsearch(&key, g->wanted, g->nwanted, sizeof(*w), gal_want_cmp);
+        if (w == NULL) {
+            return;
+        }
+        w->hit = 1;
     }
     if (g->filter != NULL) {
         if (caldav_vcard_match(vcard, len, g->filter, &c->err) != 1) {
@@ -2992,6 +3019,61 @@ report_search_set(ctx_t *c)
                     "</D:principal-search-property-set>\n");
 }
 
+/* addressbook-multiget on the directory: one walk of the domain's cards
+ * for all the hrefs, whatever their number. */
+static void
+report_gal_multiget(ctx_t *c)
+{
+    gal_walk_t  g;
+    gal_want_t *w;
+    size_t      n = 0, i;
+    char        gp[CALDAV_MAX_PATH];
+
+    for (const caldav_href_t *h = c->body->hrefs; h; h = h->next) {
+        n++;
+    }
+    w = calloc(n ? n : 1, sizeof(*w));
+    if (w == NULL) {
+        mtr_err_set(&c->err, "out of memory");
+        dav_internal(c, "directory multiget");
+        return;
+    }
+    snprintf(gp, sizeof(gp), "%s/addressbooks/%s/%s/", c->conf->prefix,
+             c->p.user, CALDAV_GAL_NAME);
+    i = 0;
+    for (const caldav_href_t *h = c->body->hrefs; h; h = h->next, i++) {
+        w[i].href = h->href;
+        if (href_object(h->href, gp, w[i].name, sizeof(w[i].name)) != MTR_OK) {
+            w[i].name[0] = '\0'; /* matches no card */
+        }
+    }
+    qsort(w, n, sizeof(*w), gal_want_cmp);
+    memset(&g, 0, sizeof(g));
+    g.c = c;
+    g.wanted = w;
+    g.nwanted = n;
+    ms_begin(c);
+    if (c->conf->gal_search(c->conf->gal_ctx, user_domain(c->p.user), gal_each,
+                            &g, &c->err)
+        != MTR_OK)
+    {
+        free(w);
+        dav_error(c, 503, NULL, "directory unavailable: %s", c->err.msg);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (!w[i].hit) {
+            caldav_buf_adds(&c->resp->body, "<D:response><D:href>");
+            caldav_buf_add_xml(&c->resp->body, w[i].href, strlen(w[i].href));
+            caldav_buf_adds(&c->resp->body, "</D:href><D:status>HTTP/1.1 404 "
+                                            "Not Found</D:status>"
+                                            "</D:response>\n");
+        }
+    }
+    free(w);
+    ms_end(c);
+}
+
 static void
 do_report(ctx_t *c)
 {
@@ -3029,33 +3111,7 @@ do_report(ctx_t *c)
             break;
         }
         if (c->p.kind == RES_GAL) {
-            /* each href: a GET of that card, as a multistatus */
-            ms_begin(c);
-            for (const caldav_href_t *h = c->body->hrefs; h; h = h->next) {
-                gal_walk_t g;
-                char       name[CALDAV_MAX_SEGMENT + 1], gp[CALDAV_MAX_PATH];
-
-                snprintf(gp, sizeof(gp), "%s/addressbooks/%s/%s/",
-                         c->conf->prefix, c->p.user, CALDAV_GAL_NAME);
-                memset(&g, 0, sizeof(g));
-                g.c = c;
-                g.only = name;
-                if (href_object(h->href, gp, name, sizeof(name)) != MTR_OK
-                    || c->conf->gal_search(c->conf->gal_ctx,
-                                           user_domain(c->p.user), gal_each, &g,
-                                           &c->err)
-                           != MTR_OK
-                    || !g.found)
-                {
-                    caldav_buf_adds(&c->resp->body, "<D:response><D:href>");
-                    caldav_buf_add_xml(&c->resp->body, h->href,
-                                       strlen(h->href));
-                    caldav_buf_adds(&c->resp->body,
-                                    "</D:href><D:status>HTTP/1.1 404 Not "
-                                    "Found</D:status></D:response>\n");
-                }
-            }
-            ms_end(c);
+            report_gal_multiget(c);
             return;
         }
         report_multiget(c);

@@ -585,6 +585,11 @@ ngx_http_caldav_cleanup(void *data)
 {
     ngx_http_caldav_task_ctx_t  *t = data;
 
+    if (t->password != NULL) {
+        /* also when the task ended before the login was checked */
+        mtr_wipe(t->password, t->password_len);
+    }
+
     caldav_response_free(&t->resp);
     free(t->body);
 }

@@ -558,6 +558,29 @@ test_directory(void **state)
                          "/dav/addressbooks/bob@example.test/directory/", NULL,
                          NULL),
                      403);
+
+    /* multiget on the directory: found cards, 404 for the rest */
+    assert_int_equal(
+        run("REPORT", "/dav/addressbooks/alice@example.test/directory/",
+            "<c:addressbook-multiget xmlns:d=\"DAV:\" "
+            "xmlns:c=\"urn:ietf:params:xml:ns:carddav\"><d:prop><d:getetag/>"
+            "<c:address-data/></d:prop>"
+            "<d:href>/dav/addressbooks/alice@example.test/directory/"
+            "bob%40example.test.vcf</d:href>"
+            "<d:href>/dav/addressbooks/alice@example.test/directory/"
+            "nobody@example.test.vcf</d:href>"
+            "<d:href>/dav/addressbooks/alice@example.test/default/"
+            "bob@example.test.vcf</d:href>"
+            "<d:href>/dav/addressbooks/alice@example.test/directory/"
+            "alice@example.test.vcf</d:href></c:addressbook-multiget>",
+            NULL),
+        207);
+    assert_true(body_has("FN:Bob Builder"));
+    assert_true(body_has("FN:Alice Liddell"));
+    assert_true(body_has("nobody@example.test.vcf</D:href><D:status>HTTP/1.1 "
+                         "404"));
+    assert_true(body_has("default/bob@example.test.vcf</D:href><D:status>"
+                         "HTTP/1.1 404"));
 }
 
 static void
