@@ -1241,6 +1241,7 @@ data_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
     const caldav_req_body_t *body = c->body;
     const char              *data = r->obj ? r->obj->data : NULL;
     size_t                   len = r->obj ? r->obj->len : 0;
+    int                      rc;
 
     if (r->kind == RES_GAL_OBJ) {
         data = r->gal_data;
@@ -1262,14 +1263,15 @@ data_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
             return 1;
         }
         caldav_buf_init(&tmp);
-        if (caldav_ical_render(
-                data, len, body->has_expand ? &body->expand : NULL,
-                body->has_limit_recurrence ? &body->limit_recurrence : NULL,
-                r->coll ? r->coll->timezone : NULL, &tmp, &c->err)
-            != MTR_OK)
-        {
+        rc = caldav_ical_render(
+            data, len, body->has_expand ? &body->expand : NULL,
+            body->has_limit_recurrence ? &body->limit_recurrence : NULL,
+            r->coll ? r->coll->timezone : NULL, &tmp, &c->err);
+        if (rc != MTR_OK) {
             caldav_buf_free(&tmp);
-            return 0;
+            resp_log(c->resp, "calendar-data of %s not expanded: %s", r->path,
+                     c->err.msg);
+            return rc == CALDAV_ICAL_TOO_BIG ? -1 : 0;
         }
         caldav_buf_adds(b, "<C:calendar-data>");
         caldav_buf_add_xml(b, tmp.data, tmp.len);
@@ -1288,15 +1290,17 @@ data_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
     return 0;
 }
 
-/* One property, live, data or dead: 1 appended to found, 0 not. */
+/* One property, live, data or dead: 1 appended to found, 0 not, -1 an
+ * expansion past CALDAV_ICAL_EXPAND_MAX_* (507 for that property). */
 static int
 one_prop(ctx_t *c, const res_t *r, const dead_t *dead, const char *ns,
          const char *name, caldav_buf_t *found)
 {
     const dead_t *d;
+    int           dv = data_value(c, r, ns, name, found);
 
-    if (data_value(c, r, ns, name, found)) {
-        return 1;
+    if (dv != 0) {
+        return dv; /* 1, or -1: too big to expand */
     }
     if (prop_value(c, r, ns, name, found)) {
         return 1;
@@ -1318,12 +1322,13 @@ ms_response(ctx_t *c, const res_t *r, caldav_buf_t *out)
 {
     const caldav_req_body_t *body = c->body;
     caldav_propfind_e kind = body ? body->propfind : CALDAV_PROPFIND_ALLPROP;
-    caldav_buf_t      found, missing;
+    caldav_buf_t      found, missing, big;
     dead_t           *dead = NULL;
-    int               nmissing = 0;
+    int               nmissing = 0, op;
 
     caldav_buf_init(&found);
     caldav_buf_init(&missing);
+    caldav_buf_init(&big);
     if (r->kind == RES_COLL && c->st != NULL) {
         (void) caldav_store_prop_list(c->st, r->coll->id, NULL, dead_collect,
                                       &dead, &c->err);
@@ -1331,7 +1336,10 @@ ms_response(ctx_t *c, const res_t *r, caldav_buf_t *out)
 
     if (kind == CALDAV_PROPFIND_PROP) {
         for (const caldav_propname_t *p = body->props; p; p = p->next) {
-            if (!one_prop(c, r, dead, p->ns, p->name, &found)) {
+            op = one_prop(c, r, dead, p->ns, p->name, &found);
+            if (op < 0) {
+                prop_empty(&big, p->ns, p->name);
+            } else if (op == 0) {
                 prop_empty(&missing, p->ns, p->name);
                 nmissing++;
             }
@@ -1359,7 +1367,10 @@ ms_response(ctx_t *c, const res_t *r, caldav_buf_t *out)
         }
         if (body != NULL && kind == CALDAV_PROPFIND_ALLPROP) {
             for (const caldav_propname_t *p = body->include; p; p = p->next) {
-                if (!one_prop(c, r, NULL, p->ns, p->name, &found)) {
+                op = one_prop(c, r, NULL, p->ns, p->name, &found);
+                if (op < 0) {
+                    prop_empty(&big, p->ns, p->name);
+                } else if (op == 0) {
                     prop_empty(&missing, p->ns, p->name);
                     nmissing++;
                 }
@@ -1381,9 +1392,23 @@ ms_response(ctx_t *c, const res_t *r, caldav_buf_t *out)
         caldav_buf_adds(out, "</D:prop><D:status>HTTP/1.1 404 Not Found"
                              "</D:status></D:propstat>");
     }
+    if (big.len > 0) {
+        /* an expansion past the server's limits: said, never cut */
+        caldav_buf_adds(out, "<D:propstat><D:prop>");
+        caldav_buf_add(out, big.data, big.len);
+        caldav_buf_printf(out,
+                          "</D:prop><D:status>HTTP/1.1 507 Insufficient "
+                          "Storage</D:status><D:responsedescription>the "
+                          "expansion exceeds %d instances or %u bytes; ask "
+                          "for a shorter range</D:responsedescription>"
+                          "</D:propstat>",
+                          CALDAV_ICAL_EXPAND_MAX_INSTANCES,
+                          CALDAV_ICAL_EXPAND_MAX_BYTES);
+    }
     caldav_buf_adds(out, "</D:response>\n");
     caldav_buf_free(&found);
     caldav_buf_free(&missing);
+    caldav_buf_free(&big);
     dead_free(dead);
     return out->failed ? MTR_ERROR : MTR_OK;
 }

@@ -2097,6 +2097,7 @@ done:
 typedef struct {
     int64_t *v;
     size_t   n, cap, max;
+    int64_t  horizon;
     int      full;
 } inst_list_t;
 
@@ -2107,6 +2108,11 @@ inst_list_cb(ctx_t *c, const inst_t *in, void *arg)
     int64_t     *nv;
 
     (void) c;
+    /* walk() hands over a non-recurring shape (a moved override) whatever
+     * the window: the list holds only instances before the horizon */
+    if (in->start >= l->horizon) {
+        return WALK_DONE;
+    }
     if (l->n == l->max) {
         l->full = 1;
         return WALK_STOP;
@@ -2148,6 +2154,7 @@ caldav_ical_instances(const char *data, size_t len, int64_t horizon, size_t max,
     *n_r = 0;
     memset(&l, 0, sizeof(l));
     l.max = max;
+    l.horizon = horizon;
     if (ctx_parse(&c, data, len, NULL, err) != MTR_OK) {
         ctx_free(&c);
         return MTR_ERROR;
@@ -2617,6 +2624,7 @@ typedef struct {
     size_t      n, cap;
     int64_t     rs, re;
     int         failed;
+    int         too_many;
 } expand_t;
 
 static int
@@ -2624,6 +2632,10 @@ expand_push(expand_t *x, const inst_t *in, int master)
 {
     out_inst_t *o;
 
+    if (x->n == CALDAV_ICAL_EXPAND_MAX_INSTANCES) {
+        x->too_many = 1;
+        return WALK_STOP;
+    }
     if (x->n == x->cap) {
         size_t      cap = x->cap ? x->cap * 2 : 16;
         out_inst_t *v = realloc(x->v, cap * sizeof(*v));
@@ -2785,6 +2797,7 @@ expand_render(ctx_t *c, const caldav_time_range_t *tr, caldav_buf_t *out,
     size_t         nshapes = 0, i;
     int            rc = MTR_ERROR;
     int64_t        to;
+    size_t         out_start = out->len;
 
     memset(&x, 0, sizeof(x));
     x.rs = tr->start;
@@ -2819,6 +2832,12 @@ expand_render(ctx_t *c, const caldav_time_range_t *tr, caldav_buf_t *out,
             mtr_err_set(err, "out of memory");
             goto done;
         }
+        if (x.too_many) {
+            mtr_err_set(err, "more than %d instances in the expand range",
+                        CALDAV_ICAL_EXPAND_MAX_INSTANCES);
+            rc = CALDAV_ICAL_TOO_BIG;
+            goto done;
+        }
     }
     if (x.n > 1) {
         qsort(x.v, x.n, sizeof(*x.v), cmp_out);
@@ -2845,6 +2864,12 @@ expand_render(ctx_t *c, const caldav_time_range_t *tr, caldav_buf_t *out,
             && x.v[i].in.shape == x.v[i - 1].in.shape)
         {
             continue;
+        }
+        if (out->len - out_start > CALDAV_ICAL_EXPAND_MAX_BYTES) {
+            mtr_err_set(err, "the expanded object exceeds %u bytes",
+                        CALDAV_ICAL_EXPAND_MAX_BYTES);
+            rc = CALDAV_ICAL_TOO_BIG;
+            goto done;
         }
         k = expand_one(c, &x.v[i]);
         if (k == NULL || add_comp_text(out, k) != MTR_OK) {

@@ -37,6 +37,13 @@
  * range start (past now when the start is open too). */
 #define CALDAV_ICAL_MAX_INSTANCES  100000
 #define CALDAV_ICAL_EXPAND_HORIZON (10 * 366 * 86400LL)
+/* An expanded calendar-data holds at most this many instances and bytes:
+ * past either, caldav_ical_render fails with CALDAV_ICAL_TOO_BIG (a
+ * minutely rule over a quarter, or a 30 KB event repeated, would
+ * otherwise cost seconds and hundreds of MB per object). */
+#define CALDAV_ICAL_EXPAND_MAX_INSTANCES 2000
+#define CALDAV_ICAL_EXPAND_MAX_BYTES     (8u * 1024 * 1024)
+#define CALDAV_ICAL_TOO_BIG              -20
 
 typedef struct {
     char    comp[16];    /* "VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY" */

@@ -36,3 +36,36 @@ $(CALDAV_XML_FUZZ): $(CALDAV_XML_FUZZ_SRC) ngx_caldav/caldav_xml.h \
 	    -fno-sanitize-recover=all $(CSTD) $(WARN) -Ishared/include \
 	    -Ingx_caldav $(shell pkg-config --cflags libxml-2.0) \
 	    -o $@ $(CALDAV_XML_FUZZ_SRC) -lxml2
+
+# libFuzzer harnesses of the parsers PUT bodies reach: iCalendar
+# (caldav_ical.c, on an uninstrumented libical) along check, instances,
+# match, render and free-busy, and vCard (caldav_vcard.c) along check and
+# match.  Seeds: tests/fuzz/fuzz_caldav_ical/, tests/fuzz/fuzz_caldav_vcard/.
+CALDAV_ICAL_FUZZ  := $(BUILD)/fuzz/fuzz_caldav_ical
+CALDAV_VCARD_FUZZ := $(BUILD)/fuzz/fuzz_caldav_vcard
+CALDAV_ICAL_FUZZ_SRC  := tests/fuzz/fuzz_caldav_ical.c ngx_caldav/caldav_ical.c \
+                         ngx_caldav/caldav_text.c ngx_caldav/caldav_buf.c \
+                         shared/src/mtr_core.c
+CALDAV_VCARD_FUZZ_SRC := tests/fuzz/fuzz_caldav_vcard.c \
+                         ngx_caldav/caldav_vcard.c ngx_caldav/caldav_text.c \
+                         ngx_caldav/caldav_buf.c shared/src/mtr_core.c
+
+FUZZ_TARGETS += $(CALDAV_ICAL_FUZZ) $(CALDAV_VCARD_FUZZ)
+
+$(CALDAV_ICAL_FUZZ): $(CALDAV_ICAL_FUZZ_SRC) ngx_caldav/caldav_ical.h \
+        ngx_caldav/caldav_ical_util.h ngx_caldav/caldav_text.h \
+        ngx_caldav/caldav_types.h ngx_caldav/caldav_buf.h \
+        shared/include/mtr_core.h
+	@mkdir -p $(@D)
+	$(CALDAV_FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all $(CSTD) $(WARN) -Ishared/include \
+	    -Ingx_caldav $(shell pkg-config --cflags libical) \
+	    -o $@ $(CALDAV_ICAL_FUZZ_SRC) -lical -licalss
+
+$(CALDAV_VCARD_FUZZ): $(CALDAV_VCARD_FUZZ_SRC) ngx_caldav/caldav_vcard.h \
+        ngx_caldav/caldav_text.h ngx_caldav/caldav_types.h \
+        ngx_caldav/caldav_buf.h shared/include/mtr_core.h
+	@mkdir -p $(@D)
+	$(CALDAV_FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all $(CSTD) $(WARN) -Ishared/include \
+	    -Ingx_caldav -o $@ $(CALDAV_VCARD_FUZZ_SRC)

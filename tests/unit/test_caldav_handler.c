@@ -1163,6 +1163,52 @@ test_case_variant_paths(void **state)
     conf.user_exists = fake_exists;
 }
 
+#define EXPAND_QUERY                                                           \
+    "<c:calendar-query xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:"     \
+    "caldav\"><d:prop><d:getetag/><c:calendar-data><c:expand "                 \
+    "start=\"%s\" end=\"%s\"/></c:calendar-data></d:prop><c:filter>"           \
+    "<c:comp-filter name=\"VCALENDAR\"><c:comp-filter name=\"VEVENT\">"        \
+    "<c:time-range start=\"%s\" end=\"%s\"/></c:comp-filter>"                  \
+    "</c:comp-filter></c:filter></c:calendar-query>"
+
+/* An expansion past the limits is refused for that object, and said. */
+static void
+test_expand_limits(void **state)
+{
+    const char *minutely =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:minutely-1\r\nDTSTAMP:20260101T000000Z\r\n"
+        "DTSTART:20260105T090000Z\r\nDURATION:PT1M\r\n"
+        "RRULE:FREQ=MINUTELY\r\nSUMMARY:Tick\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n";
+    char body[1024];
+
+    (void) state;
+    assert_int_equal(
+        run("MKCALENDAR", "/dav/calendars/alice@example.test/x/", NULL, NULL),
+        201);
+    assert_int_equal(
+        run("PUT", "/dav/calendars/alice@example.test/x/m.ics", minutely, NULL),
+        201);
+    /* one hour: 60 instances, expanded */
+    snprintf(body, sizeof(body), EXPAND_QUERY, "20260301T100000Z",
+             "20260301T110000Z", "20260301T100000Z", "20260301T110000Z");
+    assert_int_equal(
+        run("REPORT", "/dav/calendars/alice@example.test/x/", body, NULL), 207);
+    assert_true(body_has("RECURRENCE-ID:20260301T105900Z"));
+    assert_false(body_has("507"));
+    /* a quarter: 130,000 instances: 507 for calendar-data, the href and
+     * its ETag still listed */
+    snprintf(body, sizeof(body), EXPAND_QUERY, "20260101T000000Z",
+             "20260401T000000Z", "20260101T000000Z", "20260401T000000Z");
+    assert_int_equal(
+        run("REPORT", "/dav/calendars/alice@example.test/x/", body, NULL), 207);
+    assert_true(body_has("/x/m.ics</D:href>"));
+    assert_true(body_has("<D:getetag>"));
+    assert_true(body_has("<C:calendar-data/></D:prop><D:status>HTTP/1.1 507"));
+    assert_false(body_has("RECURRENCE-ID"));
+}
+
 int
 main(void)
 {
@@ -1176,6 +1222,7 @@ main(void)
         cmocka_unit_test(test_properties),
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_vcard),
+        cmocka_unit_test(test_expand_limits),
         cmocka_unit_test(test_share_read),
         cmocka_unit_test(test_share_read_write),
         cmocka_unit_test(test_share_refused),

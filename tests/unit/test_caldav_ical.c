@@ -1415,6 +1415,16 @@ test_freebusy(void **state)
     caldav_ical_periods_free(&p);
 }
 
+/* Weekly at 09:00Z, three times from 2024-01-08; the 01-15 instance moved
+ * to 2030 (after any horizon of test_instances). */
+static const char MOVED_FAR[] = CAL_BEGIN
+    "BEGIN:VEVENT" CRLF "UID:moved-far" CRLF "DTSTAMP:20240101T000000Z" CRLF
+    "DTSTART:20240108T090000Z" CRLF "DTEND:20240108T100000Z" CRLF
+    "RRULE:FREQ=WEEKLY;COUNT=3" CRLF "END:VEVENT" CRLF "BEGIN:VEVENT" CRLF
+    "UID:moved-far" CRLF "DTSTAMP:20240101T000000Z" CRLF
+    "RECURRENCE-ID:20240115T090000Z" CRLF "DTSTART:20300115T090000Z" CRLF
+    "DTEND:20300115T100000Z" CRLF "END:VEVENT" CRLF CAL_END;
+
 /* The instance list of the store's instance index. */
 static void
 test_instances(void **state)
@@ -1427,6 +1437,9 @@ test_instances(void **state)
     int64_t       horizon = 1706745600; /* 2024-02-01T00:00:00Z */
     const int64_t want[] = { 1704704400, 1704708000, 1706104800,
                              1706108400, 1706518800, 1706522400 };
+    /* 2024-01-08 and 01-22 09:00-10:00Z; not the 2030 override */
+    const int64_t want_far[] = { 1704704400, 1704708000, 1705914000,
+                                 1705917600 };
 
     (void) state;
     assert_int_equal(caldav_ical_instances(WEEKLY, sizeof(WEEKLY) - 1, horizon,
@@ -1441,6 +1454,14 @@ test_instances(void **state)
                                            10, &v, &n, &err),
                      MTR_DECLINED);
     assert_null(v);
+
+    /* fuzz_caldav_ical: an override moved past the horizon was listed */
+    assert_int_equal(caldav_ical_instances(MOVED_FAR, sizeof(MOVED_FAR) - 1,
+                                           horizon, 100, &v, &n, &err),
+                     MTR_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(v, want_far, sizeof(want_far));
+    free(v);
 }
 
 int
