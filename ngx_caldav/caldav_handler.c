@@ -3099,78 +3099,79 @@ report_gal_multiget(ctx_t *c)
     ms_end(c);
 }
 
+/* expand-property: answered like PROPFIND Depth 0 with the top-level
+ * properties (nested expansion is not done). */
+static void
+report_expand_property(ctx_t *c)
+{
+    caldav_request_t        r0 = *c->req;
+    const caldav_request_t *saved = c->req;
+
+    c->body->propfind = CALDAV_PROPFIND_PROP;
+    r0.depth = "0";
+    c->req = &r0;
+    do_propfind(c);
+    c->req = saved;
+}
+
+/* principal-match, acl-principal-prop-set: nothing to report. */
+static void
+report_empty(ctx_t *c)
+{
+    ms_begin(c);
+    ms_end(c);
+}
+
+static void
+report_book_multiget(ctx_t *c)
+{
+    if (c->p.kind == RES_GAL) {
+        report_gal_multiget(c);
+    } else {
+        report_multiget(c);
+    }
+}
+
+/* Where a report may run. */
+enum { ON_ANY = 0, ON_CALENDAR, ON_BOOK };
+
+static const struct {
+    caldav_body_e kind;
+    int           on;
+    void (*run)(ctx_t *c);
+} reports[] = {
+    { CALDAV_BODY_CALENDAR_QUERY, ON_CALENDAR, report_calendar_query },
+    { CALDAV_BODY_CALENDAR_MULTIGET, ON_CALENDAR, report_multiget },
+    { CALDAV_BODY_FREE_BUSY_QUERY, ON_CALENDAR, report_freebusy },
+    { CALDAV_BODY_ADDRESSBOOK_QUERY, ON_BOOK, report_addressbook_query },
+    { CALDAV_BODY_ADDRESSBOOK_MULTIGET, ON_BOOK, report_book_multiget },
+    { CALDAV_BODY_SYNC_COLLECTION, ON_ANY, report_sync },
+    { CALDAV_BODY_PRINCIPAL_PROPERTY_SEARCH, ON_ANY, report_principal_search },
+    { CALDAV_BODY_PRINCIPAL_SEARCH_PROPERTY_SET, ON_ANY, report_search_set },
+    { CALDAV_BODY_EXPAND_PROPERTY, ON_ANY, report_expand_property },
+    { CALDAV_BODY_PRINCIPAL_MATCH, ON_ANY, report_empty },
+    { CALDAV_BODY_ACL_PRINCIPAL_PROP_SET, ON_ANY, report_empty },
+};
+
 static void
 do_report(ctx_t *c)
 {
     caldav_body_e k = c->body ? c->body->kind : CALDAV_BODY_NONE;
-    int           is_coll = c->p.kind == RES_COLL, cal = is_coll && !c->p.card;
+    int           is_coll = c->p.kind == RES_COLL;
+    int           cal = is_coll && !c->p.card;
     int           book = (is_coll && c->p.card) || c->p.kind == RES_GAL;
 
-    switch (k) {
-    case CALDAV_BODY_CALENDAR_QUERY:
-        if (!cal) {
-            break;
+    for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
+        if (reports[i].kind != k) {
+            continue;
         }
-        report_calendar_query(c);
-        return;
-    case CALDAV_BODY_CALENDAR_MULTIGET:
-        if (!cal) {
-            break;
-        }
-        report_multiget(c);
-        return;
-    case CALDAV_BODY_FREE_BUSY_QUERY:
-        if (!cal) {
-            break;
-        }
-        report_freebusy(c);
-        return;
-    case CALDAV_BODY_ADDRESSBOOK_QUERY:
-        if (!book) {
-            break;
-        }
-        report_addressbook_query(c);
-        return;
-    case CALDAV_BODY_ADDRESSBOOK_MULTIGET:
-        if (!book) {
-            break;
-        }
-        if (c->p.kind == RES_GAL) {
-            report_gal_multiget(c);
-            return;
-        }
-        report_multiget(c);
-        return;
-    case CALDAV_BODY_SYNC_COLLECTION:
-        report_sync(c);
-        return;
-    case CALDAV_BODY_PRINCIPAL_PROPERTY_SEARCH:
-        report_principal_search(c);
-        return;
-    case CALDAV_BODY_PRINCIPAL_SEARCH_PROPERTY_SET:
-        report_search_set(c);
-        return;
-    case CALDAV_BODY_EXPAND_PROPERTY:
-        /* answered like PROPFIND Depth 0 with the top-level properties */
-        c->body->propfind = CALDAV_PROPFIND_PROP;
-        c->req = c->req; /* depth is taken as 0 below */
+        if ((reports[i].on == ON_CALENDAR && !cal)
+            || (reports[i].on == ON_BOOK && !book))
         {
-            caldav_request_t        r0 = *c->req;
-            const caldav_request_t *saved = c->req;
-
-            r0.depth = "0";
-            c->req = &r0;
-            do_propfind(c);
-            c->req = saved;
+            break;
         }
+        reports[i].run(c);
         return;
-    case CALDAV_BODY_PRINCIPAL_MATCH:
-    case CALDAV_BODY_ACL_PRINCIPAL_PROP_SET:
-        ms_begin(c);
-        ms_end(c);
-        return;
-    default:
-        break;
     }
     dav_error(c, 403, "D:supported-report",
               "this report is not supported on this resource");
