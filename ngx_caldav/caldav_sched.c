@@ -855,14 +855,16 @@ run_sendmail(const caldav_conf_t *conf, const char *from, const char *to,
             nanosleep(&ts, NULL);
         }
     }
-    if (!written) {
-        return mtr_err_set(err, "sendmail stopped reading its input");
-    }
+    /* the exit status first: a sendmail that fails may well exit before
+     * it reads what we wrote */
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         return mtr_err_set(err, "sendmail failed (%s %d)",
                            WIFEXITED(status) ? "exit" : "signal",
                            WIFEXITED(status) ? WEXITSTATUS(status)
                                              : WTERMSIG(status));
+    }
+    if (!written) {
+        return mtr_err_set(err, "sendmail stopped reading its input");
     }
     return MTR_OK;
 }
