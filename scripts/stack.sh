@@ -498,14 +498,19 @@ start_nginx() {
     # lists it in alternate_config_directories (its multi-instance rule).
     # Debian's Postfix is installed with "No configuration": the file is
     # made with just that line.  The one write outside run/ and build/.
-    local main=/etc/postfix/main.cf dir="$run/postfix/etc"
+    local main=/etc/postfix/main.cf dir="$run/postfix/etc" list d
     [ -e "$main" ] || printf '# Mortar stacks (scripts/stack.sh)\n' >"$main"
-    if ! grep -Eq "^alternate_config_directories.*[ =,]$dir(,|\$| )" "$main"; then
-        if grep -q '^alternate_config_directories' "$main"; then
-            sed -i "s|^alternate_config_directories[[:space:]]*=.*|&, $dir|" "$main"
-        else
-            printf 'alternate_config_directories = %s\n' "$dir" >>"$main"
+    # Keep the directories of stacks that still exist, add this one.
+    list=$dir
+    for d in $(sed -n 's/^alternate_config_directories[[:space:]]*=//p' "$main" | tr ',' ' '); do
+        if [ "$d" != "$dir" ] && [ -d "$d" ]; then
+            list="$list, $d"
         fi
+    done
+    if grep -q '^alternate_config_directories' "$main"; then
+        sed -i "s|^alternate_config_directories[[:space:]]*=.*|alternate_config_directories = $list|" "$main"
+    else
+        printf 'alternate_config_directories = %s\n' "$list" >>"$main"
     fi
     # CalDAV/CardDAV: the per-user stores belong to nginx's workers; the
     # master (root) reads the directory password when it loads the config.
