@@ -686,6 +686,15 @@ add_href(caldav_buf_t *b, const char *path)
     caldav_buf_adds(b, "</D:href>");
 }
 
+/* <el><D:href>path</D:href></el>: the shape of every href property. */
+static void
+href_prop(caldav_buf_t *b, const char *el, const char *path)
+{
+    caldav_buf_printf(b, "<%s>", el);
+    add_href(b, path);
+    caldav_buf_printf(b, "</%s>", el);
+}
+
 static void
 add_text_prop(caldav_buf_t *b, const char *el, const char *text)
 {
@@ -827,16 +836,12 @@ prop_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
         }
         if (strcmp(name, "current-user-principal") == 0) {
             snprintf(path, sizeof(path), "%s/principals/%s/", prefix, me);
-            caldav_buf_adds(b, "<D:current-user-principal>");
-            add_href(b, path);
-            caldav_buf_adds(b, "</D:current-user-principal>");
+            href_prop(b, "D:current-user-principal", path);
             return 1;
         }
         if (strcmp(name, "principal-collection-set") == 0) {
             snprintf(path, sizeof(path), "%s/principals/", prefix);
-            caldav_buf_adds(b, "<D:principal-collection-set>");
-            add_href(b, path);
-            caldav_buf_adds(b, "</D:principal-collection-set>");
+            href_prop(b, "D:principal-collection-set", path);
             return 1;
         }
         if (strcmp(name, "current-user-privilege-set") == 0) {
@@ -855,15 +860,11 @@ prop_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
         }
         if (strcmp(name, "owner") == 0 && r->owner != NULL) {
             snprintf(path, sizeof(path), "%s/principals/%s/", prefix, r->owner);
-            caldav_buf_adds(b, "<D:owner>");
-            add_href(b, path);
-            caldav_buf_adds(b, "</D:owner>");
+            href_prop(b, "D:owner", path);
             return 1;
         }
         if (strcmp(name, "principal-URL") == 0 && r->kind == RES_PRINCIPAL) {
-            caldav_buf_adds(b, "<D:principal-URL>");
-            add_href(b, r->path);
-            caldav_buf_adds(b, "</D:principal-URL>");
+            href_prop(b, "D:principal-URL", r->path);
             return 1;
         }
         if (strcmp(name, "alternate-URI-set") == 0 && r->kind == RES_PRINCIPAL)
@@ -987,9 +988,7 @@ prop_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
         if (strcmp(name, "calendar-home-set") == 0 && r->kind == RES_PRINCIPAL)
         {
             snprintf(path, sizeof(path), "%s/calendars/%s/", prefix, r->owner);
-            caldav_buf_adds(b, "<C:calendar-home-set>");
-            add_href(b, path);
-            caldav_buf_adds(b, "</C:calendar-home-set>");
+            href_prop(b, "C:calendar-home-set", path);
             return 1;
         }
         if (strcmp(name, "calendar-user-address-set") == 0
@@ -1016,9 +1015,8 @@ prop_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
 
             snprintf(path, sizeof(path), "%s/calendars/%s/%s/", prefix,
                      r->owner, in ? "inbox" : "outbox");
-            caldav_buf_printf(b, "<C:%s>", name);
-            add_href(b, path);
-            caldav_buf_printf(b, "</C:%s>", name);
+            href_prop(b, in ? "C:schedule-inbox-URL" : "C:schedule-outbox-URL",
+                      path);
             return 1;
         }
         if (strcmp(name, "schedule-default-calendar-URL") == 0
@@ -1026,9 +1024,7 @@ prop_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
         {
             snprintf(path, sizeof(path), "%s/calendars/%s/default/", prefix,
                      r->owner);
-            caldav_buf_adds(b, "<C:schedule-default-calendar-URL>");
-            add_href(b, path);
-            caldav_buf_adds(b, "</C:schedule-default-calendar-URL>");
+            href_prop(b, "C:schedule-default-calendar-URL", path);
             return 1;
         }
         if (strcmp(name, "calendar-description") == 0 && is_cal
@@ -1100,9 +1096,7 @@ prop_value(ctx_t *c, const res_t *r, const char *ns, const char *name,
             && r->kind == RES_PRINCIPAL) {
             snprintf(path, sizeof(path), "%s/addressbooks/%s/", prefix,
                      r->owner);
-            caldav_buf_adds(b, "<CR:addressbook-home-set>");
-            add_href(b, path);
-            caldav_buf_adds(b, "</CR:addressbook-home-set>");
+            href_prop(b, "CR:addressbook-home-set", path);
             return 1;
         }
         if (strcmp(name, "principal-address") == 0 && r->kind == RES_PRINCIPAL)
